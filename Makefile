@@ -1,0 +1,39 @@
+# shopcrm — every target sets up what it needs by itself (venv, Python packages).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO_CUSTOMERS ?= 20000
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test bench serve lint venv clean-data
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## make demo: generate a demo shop, import it through the real importers, serve the web app
+demo: venv
+	$(BIN)/shopcrm demo --customers $(DEMO_CUSTOMERS) --host $(HOST) --port $(PORT)
+
+## make test: every test, on SQLite and PostgreSQL, DuckDB
+test: venv
+	$(BIN)/python -m pytest -q
+
+## make bench: benchmarks with same-run baselines; figures go to docs/benchmarks.md
+bench: venv
+	$(BIN)/python -m benchmarks.run
+
+serve: venv
+	$(BIN)/shopcrm serve --host $(HOST) --port $(PORT)
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+clean-data:
+	rm -rf shopcrm-data

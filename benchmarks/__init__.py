@@ -1,0 +1,1 @@
+"""Benchmarks: each measures shopcrm against a baseline in the same run."""

@@ -1,0 +1,60 @@
+"""``make bench``: every benchmark, each against a same-run baseline.
+
+Prints a table and writes ``benchmarks/out/latest.md`` for docs/benchmarks.md.
+Environment: ``SHOPCRM_BENCH_ROWS`` (default 1,000,000),
+``SHOPCRM_BENCH_POSTGRES`` (a PostgreSQL URL to also measure that store).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from benchmarks.common import OUT, machine, run_step
+from benchmarks.taobao_file import write
+
+
+def import_benchmark(rows: int) -> list[str]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    csv_path = OUT / f"taobao_{rows}.csv"
+    if not csv_path.exists():
+        write(csv_path, rows)
+    size_mb = csv_path.stat().st_size / 1024 / 1024
+    baseline = run_step("benchmarks.steps", "duckdb_read", str(csv_path))
+    lines = [
+        f"### Import: {rows:,} Taobao-format order rows ({size_mb:,.0f} MB, UTF-8 with BOM)",
+        "",
+        "| run | time (s) | rows/s | peak RSS (MB) | × DuckDB read_csv |",
+        "|---|---:|---:|---:|---:|",
+        f"| DuckDB `read_csv` into a table (baseline) | {baseline.seconds:.2f} | "
+        f"{rows / baseline.seconds:,.0f} | {baseline.peak_rss_mb:,.0f} | 1.00 |",
+    ]
+    stores = [("SQLite", "")]
+    if os.environ.get("SHOPCRM_BENCH_POSTGRES"):
+        stores.append(("PostgreSQL", os.environ["SHOPCRM_BENCH_POSTGRES"]))
+    for label, url in stores:
+        home = OUT / f"home-{label.lower()}"
+        measured = run_step("benchmarks.steps", "shopcrm_import", str(csv_path), str(home), url)
+        result = measured.result
+        lines.append(
+            f"| shopcrm import → {label} + Parquet | {measured.seconds:.2f} | "
+            f"{rows / measured.seconds:,.0f} | {measured.peak_rss_mb:,.0f} | "
+            f"{measured.seconds / baseline.seconds:.2f} |")
+        lines.append(
+            f"|   ↳ imported {result['imported']:,} orders, {result['identities']:,} "
+            f"identities, rejected {result['rejected']:,} | | | | |")
+    return lines
+
+
+def main() -> None:
+    rows = int(os.environ.get("SHOPCRM_BENCH_ROWS", "1000000"))
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"## Run of {started}", "", f"Machine: {machine()}", ""]
+    lines += import_benchmark(rows)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (OUT / "latest.md").write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Shop-level figures computed in the warehouse (Ibis expressions, engine-agnostic)."""

@@ -1,0 +1,1 @@
+"""The HTTP face of shopcrm: REST API under /api/v1 and the server-rendered web UI."""

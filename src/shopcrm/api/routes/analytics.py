@@ -1,0 +1,20 @@
+"""Shop KPIs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from shopcrm.analytics.kpis import monthly_kpis
+from shopcrm.api.deps import ContextDep
+from shopcrm.api.schemas import MonthKpiPublic
+
+router = APIRouter(prefix="/api/v1/kpis", tags=["analytics"])
+
+
+@router.get("/monthly", response_model=list[MonthKpiPublic])
+def kpis_by_month(context: ContextDep) -> list[MonthKpiPublic]:
+    return [
+        MonthKpiPublic(month=k.month, orders=k.orders, buyers=k.buyers, new_buyers=k.new_buyers,
+                       gmv=k.gmv, net_revenue=k.net_revenue, refunds=k.refunds, aov=k.aov)
+        for k in monthly_kpis(context.warehouse)
+    ]

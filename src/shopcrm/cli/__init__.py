@@ -1,0 +1,1 @@
+"""The ``shopcrm`` command line (Typer): thin commands over the services."""

@@ -1,0 +1,214 @@
+"""``shopcrm`` — commands are thin: parse arguments, build the context, call a service,
+print the result. Long steps show a Rich progress display."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from shopcrm.context import AppContext, build_context
+from shopcrm.settings import Settings
+
+if TYPE_CHECKING:
+    from shopcrm.demo.generate import DemoManifest
+
+app = typer.Typer(help="shopcrm: a self-hosted CRM and customer data platform for shops.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Operational store maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+def _context() -> AppContext:
+    return build_context(Settings())
+
+
+@contextmanager
+def _spinner(title: str) -> Iterator[Progress]:
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        yield progress
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the operational store to the newest schema."""
+    from shopcrm.store import migrate
+
+    context = build_context(Settings(), migrate_db=False)
+    migrate.upgrade(context.engine)
+    console.print(f"database at revision [bold]{migrate.current_revision(context.engine)}[/]")
+    context.close()
+
+
+@app.command("formats")
+def formats() -> None:
+    """List the import formats."""
+    from shopcrm.ingest.formats import FORMATS
+
+    table = Table("format", "what", "file")
+    for spec in FORMATS.values():
+        table.add_row(spec.name, spec.title, "/".join(spec.file_kinds))
+    table.add_row("generic", "any CSV / JSONL / XLSX with a column-mapping file (--mapping)",
+                  "csv/jsonl/xlsx")
+    console.print(table)
+
+
+@app.command("import")
+def import_file(
+    format_name: Annotated[str, typer.Argument(metavar="FORMAT", help="see `shopcrm formats`")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    mapping: Annotated[Path | None, typer.Option(help="column mapping (generic format)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Import a shop export; prints read / imported / updated / duplicate / rejected."""
+    from shopcrm.ingest.errors import ImportFileError
+    from shopcrm.ingest.service import import_file as do_import
+
+    context = _context()
+    try:
+        with _spinner("import") as progress:
+            task = progress.add_task(f"{format_name}: starting", total=None)
+            report = do_import(
+                context, format_name, file, mapping=mapping,
+                progress=lambda msg: progress.update(task, description=f"{format_name}: {msg}"))
+    except ImportFileError as exc:
+        console.print(f"[red]import refused[/]: {exc}")
+        raise typer.Exit(2) from exc
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/]")
+        raise typer.Exit(2) from exc
+    finally:
+        context.close()
+    if as_json:
+        console.print_json(json.dumps(report.as_dict(), ensure_ascii=False))
+        return
+    print_report(report)
+
+
+def print_report(report: object) -> None:
+    from shopcrm.ingest.report import ImportReport
+
+    assert isinstance(report, ImportReport)
+    console.print(
+        f"[bold]{report.file.name}[/] ({report.format}, {report.encoding}): "
+        f"read {report.rows_read:,} rows · {report.unit}: imported {report.imported:,} · "
+        f"updated {report.updated:,} · duplicate {report.duplicates:,} · "
+        f"rejected {report.rejected:,} rows · identities new {report.identities_new:,}, "
+        f"updated {report.identities_updated:,}")
+    for line, reason in report.sample_rejects[:5]:
+        console.print(f"  [yellow]line {line}[/]: {reason}")
+    if report.rejects_path:
+        console.print(f"  all rejected rows with reasons: {report.rejects_path}")
+
+
+@app.command("imports")
+def list_imports(limit: int = 20) -> None:
+    """Show the most recent import batches."""
+    from shopcrm.ingest.service import recent_batches
+
+    context = _context()
+    table = Table("id", "format", "file", "status", "read", "imported", "updated", "dup",
+                  "rejected", "started")
+    for b in recent_batches(context, limit=limit):
+        table.add_row(str(b.id), b.format, b.file_name, b.status, f"{b.rows_read:,}",
+                      f"{b.imported:,}", f"{b.updated:,}", f"{b.duplicates:,}",
+                      f"{b.rejected:,}", b.started_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+    context.close()
+
+
+@app.command("demo-data")
+def demo_data(
+    customers: Annotated[int, typer.Option(min=10)] = 20_000,
+    seed: int = 42,
+    out: Annotated[Path | None, typer.Option(help="folder; default <home>/demo")] = None,
+) -> None:
+    """Generate a realistic synthetic shop as real-format export files."""
+    target = out or Settings().home / "demo"
+    manifest = _generate(target, customers, seed)
+    for f in manifest.files:
+        console.print(f"  {f.format:<20} {f.rows:>10,} rows  {f.path}")
+    console.print(f"  ground truth: {manifest.ground_truth}")
+
+
+def _generate(target: Path, customers: int, seed: int) -> DemoManifest:
+    from shopcrm.demo.generate import generate_demo_shop
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed:,}/{task.total:,}"), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("generating", total=None)
+
+        def report(step: str, done: int, total: int) -> None:
+            progress.update(task, description=f"generating {step}", completed=done, total=total)
+
+        return generate_demo_shop(target, customers=customers, seed=seed, progress=report)
+
+
+@app.command("demo")
+def demo(
+    customers: Annotated[int, typer.Option(min=10)] = 20_000,
+    seed: int = 42,
+    serve: Annotated[bool, typer.Option(help="serve the web app afterwards")] = True,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Generate the demo shop, import it through the real importers, and serve it."""
+    from shopcrm.ingest.service import import_file as do_import
+
+    settings = Settings()
+    manifest = _generate(settings.home / "demo", customers, seed)
+    context = build_context(settings)
+    try:
+        for f in manifest.files:
+            with _spinner("import") as progress:
+                task = progress.add_task(f"importing {f.path.name}", total=None)
+                report = do_import(context, f.format, f.path,
+                                   progress=_describer(progress, task, f.path.name))
+            print_report(report)
+    finally:
+        context.close()
+    if serve:
+        run_server(host, port)
+
+
+def _describer(progress: Progress, task: TaskID, name: str) -> Callable[[str], None]:
+    def describe(message: str) -> None:
+        progress.update(task, description=f"importing {name}: {message}")
+
+    return describe
+
+
+@app.command("serve")
+def serve_command(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the web app and API."""
+    run_server(host, port)
+
+
+def run_server(host: str, port: int) -> None:
+    import uvicorn
+
+    from shopcrm.api.app import create_app
+
+    console.print(f"shopcrm on [bold]http://{host}:{port}/[/]  (API docs at /docs)")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

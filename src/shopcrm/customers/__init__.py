@@ -1,0 +1,1 @@
+"""Customers as people see them: lists, search, and (later) the 360° profile."""

@@ -1,0 +1,111 @@
+"""Customer list and search: the operational store finds the people, the warehouse
+adds their order figures for the page being shown (never for the whole table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from shopcrm.analytics.kpis import paid_orders
+from shopcrm.ingest.normalize import normalize_phone
+from shopcrm.store.models import Customer, SourceIdentity
+from shopcrm.warehouse.engine import Warehouse
+
+
+@dataclass(frozen=True)
+class CustomerRow:
+    id: int
+    name: str | None
+    phone: str | None
+    email: str | None
+    province: str | None
+    city: str | None
+    sources: list[str]
+    orders: int
+    spend: Decimal
+    last_order: date | None
+    first_seen_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    items: list[CustomerRow]
+    total: int
+    page: int
+    size: int
+
+
+def _search_filter(q: str) -> object:
+    text = q.strip()
+    phone = normalize_phone(text)
+    conditions = [
+        Customer.name.like(f"{text}%"),
+        Customer.email == text.lower(),
+        Customer.id.in_(select(SourceIdentity.customer_id).where(
+            SourceIdentity.external_id.in_([text, f"email:{text.lower()}"]))),
+    ]
+    if phone.kind == "e164" and phone.value:
+        conditions.append(Customer.phone == phone.value)
+        conditions.append(Customer.id.in_(
+            select(SourceIdentity.customer_id).where(SourceIdentity.phone == phone.value)))
+    if text.isdigit():
+        conditions.append(Customer.id == int(text))
+    return or_(*conditions)
+
+
+def list_customers(
+    session: Session, warehouse: Warehouse, *, q: str | None = None, page: int = 1,
+    size: int = 50,
+) -> CustomerPage:
+    """A page of customers (newest first), optionally matching a search text."""
+    query = select(Customer).where(Customer.status == "active")
+    if q and q.strip():
+        query = query.where(_search_filter(q))  # type: ignore[arg-type]
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    customers = list(session.scalars(
+        query.order_by(Customer.last_seen_at.desc().nulls_last(), Customer.id.desc())
+        .offset((page - 1) * size).limit(size)))
+    ids = [c.id for c in customers]
+    sources: dict[int, list[str]] = {}
+    for customer_id, source in session.execute(
+        select(SourceIdentity.customer_id, SourceIdentity.source)
+        .where(SourceIdentity.customer_id.in_(ids)).distinct()
+    ):
+        if customer_id is not None:
+            sources.setdefault(customer_id, []).append(source)
+    figures = order_figures(warehouse, ids)
+    items = [
+        CustomerRow(
+            id=c.id, name=c.name, phone=c.phone, email=c.email, province=c.province,
+            city=c.city, sources=sorted(sources.get(c.id, [])),
+            orders=figures.get(c.id, (0, Decimal(0), None))[0],
+            spend=figures.get(c.id, (0, Decimal(0), None))[1],
+            last_order=figures.get(c.id, (0, Decimal(0), None))[2],
+            first_seen_at=c.first_seen_at,
+        )
+        for c in customers
+    ]
+    return CustomerPage(items=items, total=int(total), page=page, size=size)
+
+
+def order_figures(
+    warehouse: Warehouse, ids: list[int]
+) -> dict[int, tuple[int, Decimal, date | None]]:
+    """Orders, net spend and last order day for the given customers."""
+    if not ids:
+        return {}
+    orders = paid_orders(warehouse.table("orders"))
+    mine = orders.filter(orders.customer_id.isin(ids))
+    rows = mine.group_by("customer_id").aggregate(
+        orders=mine.count(),
+        spend=(mine.paid_amount - mine.refund_amount).sum(),
+        last=mine.day.max(),
+    ).to_pyarrow().to_pylist()
+    return {
+        int(r["customer_id"]): (int(r["orders"]), Decimal(r["spend"] or 0), r["last"])
+        for r in rows
+    }

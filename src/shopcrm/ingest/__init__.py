@@ -1,0 +1,1 @@
+"""Importers: parse, validate and normalise shop exports into facts and identities."""

@@ -1,0 +1,1 @@
+"""The operational store: mutable, transactional records in SQLite or PostgreSQL."""

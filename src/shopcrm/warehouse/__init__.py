@@ -1,0 +1,1 @@
+"""The analytical store: append-only Parquet facts, read through Ibis (DuckDB by default)."""

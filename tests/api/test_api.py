@@ -1,0 +1,98 @@
+"""The HTTP API: health, import by upload, customers, KPIs, and problem+json errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shopcrm.api.app import create_app
+from shopcrm.context import AppContext
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+@pytest.fixture
+def client(sqlite_context: AppContext) -> TestClient:
+    return TestClient(create_app(sqlite_context), raise_server_exceptions=False)
+
+
+def upload(client: TestClient, name: str, fmt: str) -> dict[str, object]:
+    with open(FIXTURES / name, "rb") as handle:
+        response = client.post("/api/v1/imports", data={"format": fmt},
+                               files={"file": (name, handle, "text/csv")})
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_health(client: TestClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_import_then_customers_and_kpis(client: TestClient) -> None:
+    report = upload(client, "taobao_orders_gbk.csv", "taobao-orders")
+    assert (report["imported"], report["rejected"], report["file"]) == (
+        5, 0, "taobao_orders_gbk.csv")
+
+    again = upload(client, "taobao_orders_gbk.csv", "taobao-orders")
+    assert again["duplicates"] == 5
+
+    customers = client.get("/api/v1/customers").json()
+    assert customers["total"] == 3
+    by_name = {c["name"]: c for c in customers["items"]}
+    assert by_name["王小明"]["orders"] == 2
+    assert by_name["王小明"]["sources"] == ["taobao"]
+
+    found = client.get("/api/v1/customers", params={"q": "138 1234 5678"}).json()
+    assert [c["name"] for c in found["items"]] == ["王小明"]
+    assert client.get("/api/v1/customers", params={"q": "tb_小明_1988"}).json()["total"] == 1
+    assert client.get("/api/v1/customers", params={"q": "'; DROP TABLE customers; --"}
+                      ).json()["total"] == 0
+
+    months = client.get("/api/v1/kpis/monthly").json()
+    assert [m["month"] for m in months] == ["2024-05", "2024-06", "2024-11", "2024-12"]
+    may = months[0]
+    assert (may["orders"], may["gmv"]) == (1, "138.50")
+
+    batches = client.get("/api/v1/imports").json()
+    assert [b["status"] for b in batches] == ["committed", "committed"]
+
+
+def test_errors_are_problem_json(client: TestClient, tmp_path: Path) -> None:
+    missing = client.get("/api/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+    invalid = client.get("/api/v1/customers", params={"page": 0})
+    assert invalid.status_code == 422
+    assert invalid.json()["title"] == "Invalid request"
+
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with open(empty, "rb") as handle:
+        refused = client.post("/api/v1/imports", data={"format": "taobao-orders"},
+                              files={"file": ("empty.csv", handle, "text/csv")})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "empty" in refused.json()["detail"]
+
+    with open(FIXTURES / "products.csv", "rb") as handle:
+        unknown = client.post("/api/v1/imports", data={"format": "nope"},
+                              files={"file": ("p.csv", handle, "text/csv")})
+    assert unknown.status_code == 422
+
+
+def test_pages_render_in_both_languages(client: TestClient) -> None:
+    upload(client, "taobao_orders_gbk.csv", "taobao-orders")
+    zh = client.get("/", headers={"accept-language": "zh-CN,zh;q=0.9"})
+    assert zh.status_code == 200 and "店铺概览" in zh.text and "¥" in zh.text
+    en = client.get("/", headers={"accept-language": "en-US"})
+    assert "Shop overview" in en.text
+    client.cookies.set("lang", "en")
+    page = client.get("/customers", params={"q": "王"}, headers={"accept-language": "zh-CN"})
+    assert "王小明" in page.text and "Customers" in page.text
+    script = client.get("/customers", params={"q": "<script>alert(1)</script>"})
+    assert "<script>alert(1)</script>" not in script.text
