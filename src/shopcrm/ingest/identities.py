@@ -8,8 +8,10 @@ identities cost a few statements, and re-importing the same file changes nothing
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import duckdb
@@ -32,12 +34,14 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
 
 from shopcrm.ingest.formats.base import FormatSpec, Grain
-from shopcrm.ingest.normalize import Phone, normalize_email, normalize_name, normalize_phone
+from shopcrm.ingest.normalize import normalize_email, normalize_name, normalize_phone
+from shopcrm.store.bulk import bulk_insert
 from shopcrm.store.models import Customer, SourceIdentity
 
 ATTRIBUTE_FIELDS = ("name", "phone", "phone_masked", "email", "province", "city", "district",
@@ -51,10 +55,81 @@ class IdentityUpsert:
     mapping: pa.Table  # source, identity_key, identity_id, customer_id
 
 
-def collect_identities(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> list[dict[str, Any]]:
-    """One record per (source, identity key) from table ``good``, newest value winning."""
+STAGE_COLUMNS = (
+    "source", "external_id", "kind", *ATTRIBUTE_FIELDS, "attributes", "attributes_changed",
+    "first_seen_at", "last_seen_at",
+)
+ATTRIBUTE_KEYS = ("accepts_email", "accepts_sms", "tags", "customer_id", "country",
+                  "email_masked")
+TIMESTAMP_TEXT = "%Y-%m-%d %H:%M:%S.%f"
+"""How SQLAlchemy stores DateTime on SQLite; PostgreSQL parses it (as UTC) too."""
+
+
+@dataclass
+class IdentityBatch:
+    """Normalised identity records ready for the stage table, in STAGE_COLUMNS order."""
+
+    rows: list[tuple[Any, ...]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def collect_identities(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> IdentityBatch:
+    """One record per (source, identity key) from table ``good``, newest value winning.
+
+    Personal values are normalised once per distinct raw value (Python), then joined
+    back in DuckDB, so a million identities cost a million dictionary look-ups at most.
+    """
     if spec.grain in (Grain.ITEMS, Grain.PRODUCTS):
-        return []
+        return IdentityBatch([])
+    _aggregate(con, spec)
+    _lookup_table(con, "_phones", _distinct(con, "phone_unmasked", "phone2_unmasked", "phone",
+                                            "phone2"), _phone_columns)
+    _lookup_table(con, "_emails", _distinct(con, "email"), _email_columns)
+    names = con.execute(
+        "SELECT DISTINCT name, first_name, last_name FROM _ident").fetchall()
+    _register(con, "_names", {
+        "name": [n[0] for n in names], "first_name": [n[1] for n in names],
+        "last_name": [n[2] for n in names],
+        "full": [_full_name(*n) for n in names],
+    })
+    kind = "customer" if spec.grain is Grain.CUSTOMERS else "buyer"
+    e164 = "coalesce(p1.e164, p2.e164, p3.e164, p4.e164)"
+    cursor = con.execute(
+        f"""
+        SELECT i.source, left(i.identity_key, 200),
+            CASE WHEN i.identity_key LIKE 'rcv:%' THEN 'receiver' ELSE '{kind}' END,
+            n.full, {e164},
+            CASE WHEN {e164} IS NULL
+                 THEN coalesce(p1.masked, p2.masked, p3.masked, p4.masked) END,
+            e.valid, i.r_province, i.r_city, i.r_district, i.r_detail, i.r_postcode,
+            strftime(i.first_seen, '{TIMESTAMP_TEXT}'), strftime(i.last_seen, '{TIMESTAMP_TEXT}'),
+            i.accepts_email, i.accepts_sms, i.tags, i.customer_id, i.country, e.masked
+        FROM _ident i
+        LEFT JOIN _phones p1 ON p1.v = i.phone_unmasked
+        LEFT JOIN _phones p2 ON p2.v = i.phone2_unmasked
+        LEFT JOIN _phones p3 ON p3.v = i.phone
+        LEFT JOIN _phones p4 ON p4.v = i.phone2
+        LEFT JOIN _emails e ON e.v = i.email
+        LEFT JOIN _names n ON n.name IS NOT DISTINCT FROM i.name
+            AND n.first_name IS NOT DISTINCT FROM i.first_name
+            AND n.last_name IS NOT DISTINCT FROM i.last_name
+        """
+    )
+    rows: list[tuple[Any, ...]] = []
+    while chunk := cursor.fetchmany(50_000):
+        for row in chunk:
+            extras = row[14:]
+            attributes = None
+            if any(v is not None for v in extras):
+                attributes = {k: v for k, v in zip(ATTRIBUTE_KEYS, extras, strict=True)
+                              if v is not None}
+            rows.append((*row[:12], attributes, attributes is not None, row[12], row[13]))
+    return IdentityBatch(rows)
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
     rows_filter = "WHERE identity_key IS NOT NULL"
     if spec.grain is Grain.LINES:
         rows_filter += " AND _first"
@@ -63,16 +138,14 @@ def collect_identities(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> list
     fields = ("name", "first_name", "last_name", "email", "phone", "phone2", "r_province",
               "r_city", "r_district", "r_detail", "r_postcode", "country", "accepts_email",
               "accepts_sms", "tags", "customer_id")
-    picks = ",\n".join(
-        f"arg_max({f}, _ord) FILTER (WHERE {f} IS NOT NULL) AS {f}" for f in fields
-    )
+    picks = [f"arg_max({f}, _ord) FILTER (WHERE {f} IS NOT NULL) AS {f}" for f in fields]
     # A masked phone on the newest order must not hide the real number seen earlier.
-    picks += ",\n" + ",\n".join(
-        f"arg_max({f}, _ord) FILTER (WHERE {f} IS NOT NULL AND strpos({f}, '*') = 0) "
-        f"AS {f}_unmasked" for f in ("phone", "phone2")
-    )
-    query = f"""
-        SELECT src AS source, identity_key, {picks},
+    picks += [f"arg_max({f}, _ord) FILTER (WHERE {f} IS NOT NULL AND strpos({f}, '*') = 0) "
+              f"AS {f}_unmasked" for f in ("phone", "phone2")]
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE _ident AS
+        SELECT src AS source, identity_key, {', '.join(picks)},
             CAST(min(_ts) AT TIME ZONE 'UTC' AS TIMESTAMP) AS first_seen,
             CAST(max(_ts) AT TIME ZONE 'UTC' AS TIMESTAMP) AS last_seen
         FROM (SELECT *, {source} AS src, coalesce(created_at, occurred_at) AS _ts,
@@ -80,70 +153,58 @@ def collect_identities(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> list
                                         _line) AS _ord
               FROM good {rows_filter})
         GROUP BY src, identity_key
-    """
-    cursor = con.execute(query)
-    columns = [d[0] for d in cursor.description]
-    return [
-        _normalised(dict(zip(columns, row, strict=True)), spec)
-        for row in cursor.fetchall()
-    ]
+        """
+    )
 
 
-def _full_name(record: dict[str, Any]) -> str | None:
-    name = normalize_name(record.get("name"))
-    if name:
-        return name
-    first = normalize_name(record.get("first_name")) or ""
-    last = normalize_name(record.get("last_name")) or ""
+def _distinct(con: duckdb.DuckDBPyConnection, *columns: str) -> list[str]:
+    union = " UNION ".join(f"SELECT {c} AS v FROM _ident" for c in columns)
+    return [r[0] for r in con.execute(
+        f"SELECT DISTINCT v FROM ({union}) WHERE v IS NOT NULL").fetchall()]
+
+
+def _phone_columns(values: list[str]) -> dict[str, list[str | None]]:
+    phones = [normalize_phone(v) for v in values]
+    return {
+        "v": list(values),
+        "e164": [p.value if p.kind == "e164" else None for p in phones],
+        "masked": [p.value if p.kind == "masked" else None for p in phones],
+    }
+
+
+def _email_columns(values: list[str]) -> dict[str, list[str | None]]:
+    emails = [normalize_email(v) for v in values]
+    return {
+        "v": list(values),
+        "valid": [e.value if e.kind == "valid" else None for e in emails],
+        "masked": [e.value if e.kind == "masked" else None for e in emails],
+    }
+
+
+def _lookup_table(con: duckdb.DuckDBPyConnection, name: str, values: list[str],
+                  build: Callable[[list[str]], dict[str, list[str | None]]]) -> None:
+    _register(con, name, build(values))
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str,
+              columns: dict[str, list[str | None]]) -> None:
+    table = pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
+    con.register(f"{name}_arrow", table)
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_arrow")
+    con.unregister(f"{name}_arrow")
+
+
+def _full_name(name: str | None, first: str | None, last: str | None) -> str | None:
+    full = normalize_name(name)
+    if full:
+        return full
+    first = normalize_name(first) or ""
+    last = normalize_name(last) or ""
     if not (first or last):
         return None
     if any("\u4e00" <= ch <= "\u9fff" for ch in first + last):
         return normalize_name(last + first)
     return normalize_name(f"{first} {last}")
-
-
-def _best_phone(record: dict[str, Any]) -> Phone:
-    """The first real (E.164) number among the candidates, else the first masked one."""
-    candidates = [normalize_phone(record.get(key)) for key in
-                  ("phone_unmasked", "phone2_unmasked", "phone", "phone2")]
-    for kind in ("e164", "masked", "invalid"):
-        for phone in candidates:
-            if phone.kind == kind:
-                return phone
-    return candidates[0]
-
-
-def _normalised(record: dict[str, Any], spec: FormatSpec) -> dict[str, Any]:
-    phone = _best_phone(record)
-    email = normalize_email(record.get("email"))
-    attributes = {
-        key: record[key]
-        for key in ("accepts_email", "accepts_sms", "tags", "customer_id", "country")
-        if record.get(key) is not None
-    }
-    if email.kind == "masked" and email.value:
-        attributes["email_masked"] = email.value
-    first_seen = record.get("first_seen")
-    last_seen = record.get("last_seen")
-    return {
-        "source": record["source"],
-        "external_id": record["identity_key"][:200],
-        "kind": "receiver" if record["identity_key"].startswith("rcv:") else (
-            "customer" if spec.grain is Grain.CUSTOMERS else "buyer"),
-        "name": _full_name(record),
-        "phone": phone.value if phone.kind == "e164" else None,
-        "phone_masked": phone.value if phone.kind == "masked" else None,
-        "email": email.value if email.kind == "valid" else None,
-        "province": record.get("r_province"),
-        "city": record.get("r_city"),
-        "district": record.get("r_district"),
-        "address_detail": record.get("r_detail"),
-        "postcode": record.get("r_postcode"),
-        "attributes": attributes or None,
-        "attributes_changed": bool(attributes),
-        "first_seen_at": first_seen.replace(tzinfo=UTC) if first_seen else None,
-        "last_seen_at": last_seen.replace(tzinfo=UTC) if last_seen else None,
-    }
 
 
 def _stage_table(metadata: MetaData) -> Table:
@@ -171,23 +232,29 @@ def _stage_table(metadata: MetaData) -> Table:
 
 
 def upsert_identities(
-    session: Session, records: list[dict[str, Any]], *, batch_id: int, now: datetime
+    session: Session, batch: IdentityBatch, *, batch_id: int, now: datetime
 ) -> IdentityUpsert:
     """Insert new identities (each founding a customer), update changed ones."""
     empty = pa.table({
         "source": pa.array([], pa.string()), "identity_key": pa.array([], pa.string()),
         "identity_id": pa.array([], pa.int64()), "customer_id": pa.array([], pa.int64()),
     })
-    if not records:
+    if not batch:
         return IdentityUpsert(0, 0, empty)
     connection = session.connection()
-    _merge_existing_attributes(session, records)
+    _merge_existing_attributes(session, batch)
     metadata = MetaData()
     stage = _stage_table(metadata)
     stage.drop(connection, checkfirst=True)
     stage.create(connection)
-    for start in range(0, len(records), 5000):
-        connection.execute(insert(stage), records[start:start + 5000])
+    attributes_at = STAGE_COLUMNS.index("attributes")
+    bulk_insert(connection, stage.name, STAGE_COLUMNS, (
+        row if row[attributes_at] is None else
+        (*row[:attributes_at], json.dumps(row[attributes_at], ensure_ascii=False),
+         *row[attributes_at + 1:])
+        for row in batch.rows))
+    connection.execute(text(
+        "CREATE INDEX ix_stage_identities_key ON stage_identities (source, external_id)"))
 
     ident = cast(Table, SourceIdentity.__table__)
     same_key = and_(ident.c.source == stage.c.source, ident.c.external_id == stage.c.external_id)
@@ -253,26 +320,26 @@ def upsert_identities(
     return IdentityUpsert(int(new or 0), int(updated or 0), mapping)
 
 
-def _merge_existing_attributes(session: Session, records: list[dict[str, Any]]) -> None:
+def _merge_existing_attributes(session: Session, batch: IdentityBatch) -> None:
     """Attributes add up across exports (the customers file's consent flags survive the
     orders file); only records that carry attributes pay for the look-up."""
-    carrying: dict[tuple[str, str], dict[str, Any]] = {
-        (r["source"], r["external_id"]): r for r in records if r["attributes"]}
+    at = STAGE_COLUMNS.index("attributes")
+    carrying = {(row[0], row[1]): i for i, row in enumerate(batch.rows) if row[at]}
     by_source: dict[str, list[str]] = {}
     for source, external_id in carrying:
         by_source.setdefault(source, []).append(external_id)
     for source, keys in by_source.items():
         for start in range(0, len(keys), 500):
-            rows = session.execute(
+            found = session.execute(
                 select(SourceIdentity.external_id, SourceIdentity.attributes).where(
                     SourceIdentity.source == source,
                     SourceIdentity.external_id.in_(keys[start:start + 500]),
                     SourceIdentity.attributes.is_not(None)))
-            for external_id, existing in rows:
-                record = carrying[(source, external_id)]
-                merged = {**(existing or {}), **record["attributes"]}
-                record["attributes"] = merged
-                record["attributes_changed"] = merged != existing
+            for external_id, existing in found:
+                index = carrying[(source, external_id)]
+                row = batch.rows[index]
+                merged = {**(existing or {}), **row[at]}
+                batch.rows[index] = (*row[:at], merged, merged != existing, *row[at + 2:])
 
 
 def _create_customers(session: Session, *, batch_id: int, now: datetime) -> None:

@@ -128,6 +128,9 @@ def _global_city_aliases() -> list[_Alias]:
 
 _GLOBAL_CITY_INDEX: Final = _by_first_char(_global_city_aliases())
 _BY_NAME: Final = {p.name: p for p in PROVINCES}
+_REGION_NAMES: Final = frozenset(
+    {a.text for a in _province_aliases()} | {c for p in PROVINCES for c in p.cities}
+)
 
 # --- regexes ----------------------------------------------------------------------------
 
@@ -142,6 +145,7 @@ _POSTCODE_LEAD: Final = frozenset(" ,，;；")
 _COUNTRY_RE: Final = re.compile(
     r"(?:中华人民共和国|中華人民共和國|中国大陆|中國大陸|中国|中國)[\s,，]*"
 )
+_COUNTRY_FIRST: Final = frozenset("中")
 _SEP_CHARS: Final = " ,，、;；:：-—/|"
 #: A county-level name right at this point: CJK characters ending in 区/县/市/旗, with
 #: no street, building or village character in it ('西湖区', '昆山市', '长阳土家族自治县').
@@ -156,8 +160,8 @@ _MARKET_CITY: Final = "场"  # '黄山市场' is a market, not 黄山市
 _SHORT_BLOCKERS: Final = frozenset("区县旗镇乡村路街道巷弄号里桥湾區縣")
 _SHORT_BLOCKER_PAIRS: Final = ("大道", "大学", "大街", "大厦", "大桥", "大楼", "大院", "大酒店")
 _PLACEHOLDER_RE: Final = re.compile(
-    "(?:" + "|".join(sorted(PLACEHOLDERS, key=len, reverse=True)) + r")(?=[\s,，]|$)"
-    r"|市辖区|县(?=\s)"
+    "(?:" + "|".join(sorted(PLACEHOLDERS, key=len, reverse=True)) + r")(?=[ ,，、;；:：\-—/|]|$)"
+    r"|市辖区|其它区|其他区|县(?= )"
 )
 _PLACEHOLDER_FIRST: Final = frozenset(p[0] for p in (*PLACEHOLDERS, "市辖区", "县"))
 _DISTRICT_PLACEHOLDERS: Final = frozenset({"其它区", "其他区", "市辖区"})
@@ -176,12 +180,12 @@ def _prepare(raw: str) -> str:
         m = _FORMULA_RE.fullmatch(s)
         if m:
             s = " ".join(m.group(1).split())
-    if s[:1] in _QUOTES or s[-1:] in _QUOTES:
+    if s[:1] in _QUOTES:  # Excel's leading apostrophe, or quotes around the whole
         s = s.strip(_QUOTES).strip()
     return s
 
 
-def _trailing_postcode(text: str) -> tuple[int, str] | None:
+def _trailing_postcode(text: str, start_is_boundary: bool = False) -> tuple[int, str] | None:
     """(start, code) of a postcode closing the text: '(310012)', ' 310012', '邮编:310012'."""
     last = text[-1:]
     if not ("0" <= last <= "9" or last == ")" or last == "]"):
@@ -200,7 +204,7 @@ def _trailing_postcode(text: str) -> tuple[int, str] | None:
         return None
     j = len(text) - 6
     if j == 0:
-        return None
+        return (0, code) if start_is_boundary else None
     if text[j - 1].isdigit():
         return None  # part of a longer number
     before = text[:j].rstrip(" :：")
@@ -212,11 +216,16 @@ def _trailing_postcode(text: str) -> tuple[int, str] | None:
     return None
 
 
-def _take_postcode(text: str) -> tuple[str, str | None]:
-    """Remove trailing postcodes; keep the last real one (not the 000000 filler)."""
-    postcode: str | None = None
+def _take_postcode(
+    text: str, postcode: str | None = None, start_is_boundary: bool = False
+) -> tuple[str, str | None]:
+    """Remove trailing postcodes; keep the last real one (not the 000000 filler).
+
+    Run again on the detail alone (whose start then counts as a boundary), so that
+    '浙江省000000' gives no detail, just as its joined form '浙江省 000000' does.
+    """
     for _ in range(3):
-        found = _trailing_postcode(text)
+        found = _trailing_postcode(text, start_is_boundary)
         if found is None:
             break
         start, code = found
@@ -254,6 +263,8 @@ def _district(text: str, i: int) -> tuple[str | None, int] | None:
         name, end = name + text[end], end + 1  # 沙市区, 新市区
     if name in _DISTRICT_PLACEHOLDERS:
         return None, end
+    if name in _REGION_NAMES:
+        return None  # '北京市', '杭州市': a province or city again, not a district
     n = len(name)
     if n < 2 or (name[0] == "市" and name not in _MUNICIPAL_START_OK):
         return None
@@ -324,7 +335,9 @@ def _after_city(text: str, province: Province, city: str | None, i: int) -> _Par
 def _after_province(text: str, alias: _Alias, end: int) -> _Parse | None:
     province = alias.province
     i = _skip_placeholders(text, end)
-    while True:  # '浙江省浙江省杭州市…': a repeated province name
+    # '浙江省浙江省杭州市…': a repeated province name. (A municipality's repeat is its
+    # city, which the city step below takes exactly once.)
+    while province.kind != "municipality":
         for again in (province.name, alias.text):
             after = i + len(again)
             if text.startswith(again, i) and (again == province.name or _boundary(text, after)):
@@ -418,7 +431,17 @@ def _detail(text: str, parse: _Parse) -> tuple[str | None, str | None]:
     re-splitting a joined address give the same parts.
     """
     district = parse.district
-    i = parse.end
+    i = _skip_sep(text, parse.end)
+    first = text[i : i + 1]
+    if (
+        district is not None
+        and first not in _PLACEHOLDER_FIRST
+        and first != parse.province.name[0]
+        and first != district[0]
+        and (parse.city is None or first != parse.city[0])
+    ):  # the usual case: nothing repeated, nothing to look for
+        rest = text[i:].rstrip(_SEP_CHARS)
+        return district, rest or None
     names = [parse.province.name]
     if parse.city is not None and parse.city != parse.province.name:
         names.append(parse.city)
@@ -463,18 +486,21 @@ def _split(raw: str) -> Address:
     stripped = raw.strip()
     if not stripped:
         return _EMPTY
-    garbage = Address(None, None, None, stripped, None)
-    if len(stripped) > 2000 or not _HAS_CJK_RE.search(stripped):
-        return garbage
+    if stripped.isascii() or len(stripped) > 2000 or not _HAS_CJK_RE.search(stripped):
+        return Address(None, None, None, stripped, None)
     text = _prepare(stripped)
     text, postcode = _take_postcode(text)
-    m = _COUNTRY_RE.match(text)
-    if m:
-        text = text[m.end() :]
+    if text[:1] in _COUNTRY_FIRST:
+        m = _COUNTRY_RE.match(text)
+        if m:
+            text = text[m.end() :]
     parse = _parse_tokens(text) or _parse_regions(text)
     if parse is None:
-        return garbage
+        return Address(None, None, None, stripped, None)
     district, detail = _detail(text, parse)
+    if detail is not None:
+        rest, postcode = _take_postcode(detail, postcode, start_is_boundary=True)
+        detail = rest or None
     return Address(parse.province.name, parse.city, district, detail, postcode)
 
 
@@ -484,8 +510,7 @@ def join_cn_address(address: Address) -> str:
     ``split_cn_address(join_cn_address(a)) == a`` for any ``a`` that came out of
     ``split_cn_address``; the tests hold it to that.
     """
-    city = address.city if address.city != address.province else None
-    parts = [p for p in (address.province, city, address.district, address.detail) if p]
+    parts = [p for p in (address.province, address.city, address.district, address.detail) if p]
     text = " ".join(parts)
     if address.postcode:
         text += f"({address.postcode})"
