@@ -195,3 +195,42 @@ def test_changed_consent_flag_updates_the_identity(sqlite_context: AppContext,
     assert (report.updated, report.duplicates) == (1, 1)
     ming = identities(sqlite_context, "shopify")["email:ming.wang@example.com"]
     assert ming.attributes and ming.attributes["accepts_email"] is False
+
+
+def test_generic_xlsx_and_jsonl(sqlite_context: AppContext, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    mapping = tmp_path / "customers.json"
+    mapping.write_text(
+        '{"kind": "customers", "source": "crm-old", "address": "parts",'
+        ' "columns": {"customer_id": "会员号", "name": "姓名", "phone": "手机",'
+        ' "province": "省", "birthday": "生日"}}', encoding="utf-8")
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["会员号", "姓名", "手机", "省", "生日"])
+    sheet.append([10001, "孙七", 13800000001, "四川", "1990-02-03"])
+    sheet.append([10002, "周八", "138****0002", "上海", "not a date"])
+    workbook = tmp_path / "members.xlsx"
+    book.save(workbook)
+
+    report = import_file(sqlite_context, "generic", workbook, mapping=mapping)
+
+    assert (report.imported, report.rejected) == (1, 1)
+    assert report.sample_rejects[0][0] == 3  # the Excel row number
+    members = identities(sqlite_context, "crm-old")
+    sun = next(iter(members.values()))
+    assert (sun.name, sun.phone, sun.province) == ("孙七", "+8613800000001", "四川省")
+
+    events_mapping = tmp_path / "events.toml"
+    events_mapping.write_text(
+        'kind = "events"\nsource = "app"\n[columns]\nevent_type = "action"\n'
+        'occurred_at = "at"\nbuyer_id = "uid"\nsku = "item"\n', encoding="utf-8")
+    lines = tmp_path / "app_events.jsonl"
+    lines.write_text(
+        '{"action": "浏览", "at": "2025-01-01 10:00:00", "uid": "u1", "item": "SKU-1"}\n'
+        '{"action": "加购", "at": "2025-01-01 10:01:00", "uid": "u1", "item": "SKU-1"}\n',
+        encoding="utf-8")
+    events = import_file(sqlite_context, "generic", lines, mapping=events_mapping)
+    assert events.imported == 2
+    stored = sorted(e["event_type"] for e in table(sqlite_context, "events"))
+    assert stored == ["add_to_cart", "view"]

@@ -86,7 +86,7 @@ def test_any_rows_are_imported_or_reported(make_context: Callable[..., AppContex
 def test_cleaning_macros_never_fail_and_undecorate_is_idempotent(value: str) -> None:
     con = duckdb.connect()
     install_macros(con, "Asia/Shanghai")
-    once, twice, money, number, moment = con.execute(
+    once, twice, _money, _number, _moment = con.execute(
         "SELECT sc_undecorate($v), sc_undecorate(sc_undecorate($v)), "
         "sc_money(sc_undecorate($v)), sc_int(sc_undecorate($v)), "
         "sc_ts(sc_undecorate($v))::VARCHAR", {"v": value}).fetchall()[0]

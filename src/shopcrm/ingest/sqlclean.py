@@ -2,8 +2,10 @@
 
 Exports decorate values to stop Excel from mangling them (``="3012…"``, ``'186…``),
 append units (``12.50元``) and mix date styles (``2016/5/23 22:02``). Each column is
-undecorated once (``sc_undecorate``); typed values are computed from that text with
-cheap fast paths first and regular expressions only for the rows that need them.
+stripped (``sc_strip``) in one query layer and unwrapped (``sc_unwrap``) in the next:
+a macro repeats its argument at every reference, so nesting macros over an expression
+multiplies the work, while references to a column are free. Typed values are computed
+from that text with cheap fast paths first, regular expressions only where needed.
 Only identifiers chosen by the code are put into SQL text; values are column data.
 """
 
@@ -38,7 +40,6 @@ OFFSET_FORMATS = [
     "%Y-%m-%d %H:%M:%S%z",
     "%Y/%m/%d %H:%M:%S %z",
 ]
-_EDGE_CHARS = "' ' , chr(9), chr(10), chr(13), chr(12288), chr(65279)"
 
 
 def _sql_list(values: list[str]) -> str:
@@ -50,16 +51,15 @@ def install_macros(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
     tz = timezone.replace("'", "")
     con.execute(
         rf"""
-        CREATE OR REPLACE MACRO sc_undecorate_slow(x) AS nullif(trim(
-            regexp_replace(
-                regexp_replace(x, '^\s*=\s*"(.*)"\s*$', '\1', 's'),
-                '^[\s''`]+', ''),
-            ' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(65279)), '');
-        CREATE OR REPLACE MACRO sc_undecorate(x) AS CASE
-            WHEN x IS NULL OR x = '' THEN NULL
-            WHEN left(x, 1) IN ('=', '''', '`', {_EDGE_CHARS})
-                OR right(x, 1) IN ({_EDGE_CHARS}) THEN sc_undecorate_slow(x)
-            ELSE x END;
+        CREATE OR REPLACE MACRO sc_strip(x) AS
+            trim(x, ' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(65279));
+        CREATE OR REPLACE MACRO sc_unwrap(s) AS CASE
+            WHEN s = '' THEN NULL
+            WHEN starts_with(s, '="') AND ends_with(s, '"') AND length(s) >= 3
+                THEN nullif(sc_strip(substr(s, 3, length(s) - 3)), '')
+            WHEN left(s, 1) IN ('''', '`') THEN nullif(sc_strip(ltrim(s, '''`')), '')
+            ELSE s END;
+        CREATE OR REPLACE MACRO sc_undecorate(x) AS sc_unwrap(sc_strip(x));
         CREATE OR REPLACE MACRO sc_text(u) AS CASE
             WHEN strpos(u, '  ') > 0 OR strpos(u, chr(9)) > 0 OR strpos(u, chr(10)) > 0
                 OR strpos(u, chr(13)) > 0

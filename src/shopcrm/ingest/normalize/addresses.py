@@ -140,6 +140,7 @@ _FORMULA_RE: Final = re.compile(r'=\s*"(.*)"', re.S)
 _HAS_CJK_RE: Final = re.compile("[\u3400-\u9fff]")
 _CONTROL_RE: Final = re.compile("[\u0000-\u001f\u007f-\u009f]")
 _POSTCODE_INNER_RE: Final = re.compile(r"\s*(?:(?:邮编|邮政编码)\s*[:：]?\s*)?(\d{6})\s*", re.ASCII)
+_POSTCODE_LAST: Final = frozenset("0123456789)]")
 _POSTCODE_LABELS: Final = ("邮编", "邮政编码")
 _POSTCODE_LEAD: Final = frozenset(" ,，;；")
 _COUNTRY_RE: Final = re.compile(
@@ -224,6 +225,14 @@ def _take_postcode(
     Run again on the detail alone (whose start then counts as a boundary), so that
     '浙江省000000' gives no detail, just as its joined form '浙江省 000000' does.
     """
+    if len(text) > 8 and text[-1] == ")" and text[-8] == "(":  # Taobao's '(310012)'
+        code = text[-7:-1]
+        if code.isascii() and code.isdigit():
+            text = text[:-8].rstrip(_SEP_CHARS)
+            if postcode is None and code != "000000":
+                postcode = code
+            if text[-1:] not in _POSTCODE_LAST:
+                return text, postcode
     for _ in range(3):
         found = _trailing_postcode(text, start_is_boundary)
         if found is None:
@@ -266,7 +275,7 @@ def _district(text: str, i: int) -> tuple[str | None, int] | None:
     if name in _REGION_NAMES:
         return None  # '北京市', '杭州市': a province or city again, not a district
     n = len(name)
-    if n < 2 or (name[0] == "市" and name not in _MUNICIPAL_START_OK):
+    if n < 2 or name[0] in "区县旗區縣" or (name[0] == "市" and name not in _MUNICIPAL_START_OK):
         return None
     if name.endswith(_DISTRICT_BAD_ENDINGS) or "大道" in name:
         return None
@@ -367,18 +376,13 @@ _PROVINCE_TOKENS: Final = {a.text: a for a in _province_aliases()}
 _CITY_TOKENS: Final = {p.name: {a.text: a for a in _city_aliases(p)} for p in PROVINCES}
 
 
-@lru_cache(maxsize=4096)
-def _district_token(token: str) -> tuple[str | None, int] | None:
-    """``_district`` on a whole token; the few thousand real districts repeat a lot."""
-    return _district(token, 0)
-
-
 def _parse_tokens(text: str) -> _Parse | None:
     """Fast path for Taobao's 'province city district …' layout, or None to fall back.
 
     It only answers when the first two tokens are exactly a province and one of its
     cities and the third is no placeholder; in that case ``_parse_regions`` would
-    reach the same result (a test compares the two), only slower.
+    reach the same result (tests compare the two), only slower. The answer depends on
+    the three tokens alone, and those repeat across a column, so it is cached.
     """
     sp1 = text.find(" ")
     if sp1 <= 0:
@@ -386,23 +390,33 @@ def _parse_tokens(text: str) -> _Parse | None:
     sp2 = text.find(" ", sp1 + 1)
     if sp2 <= sp1 + 1:
         return None
-    alias = _PROVINCE_TOKENS.get(text[:sp1])
-    if alias is None:
-        return None
-    t1 = text[sp1 + 1 : sp2]
-    province = alias.province
-    city = _CITY_TOKENS[province.name].get(t1)
-    if city is None or t1 == alias.text or t1.startswith(province.name):
-        return None
     start = sp2 + 1
     token_end = text.find(" ", start)
-    token = text[start:] if token_end < 0 else text[start:token_end]
-    if not token or token[0] in _PLACEHOLDER_FIRST:
-        return None
-    found = _district_token(token)
+    t2 = text[start:] if token_end < 0 else text[start:token_end]
+    found = _parse_three(text[:sp1], text[sp1 + 1 : sp2], t2)
     if found is None:
-        return _Parse(province, city.canonical, None, start)
-    return _Parse(province, city.canonical, found[0], start + found[1])
+        return None
+    province, city, district, offset = found
+    return _Parse(province, city, district, start + offset)
+
+
+@lru_cache(maxsize=65536)
+def _parse_three(t0: str, t1: str, t2: str) -> tuple[Province, str, str | None, int] | None:
+    alias = _PROVINCE_TOKENS.get(t0)
+    if alias is None:
+        return None
+    province = alias.province
+    city = _CITY_TOKENS[province.name].get(t1)
+    if city is None:
+        return None
+    if province.kind != "municipality" and (t1 == alias.text or t1.startswith(province.name)):
+        return None  # the general parser would take t1 for a repeat of the province
+    if not t2 or t2[0] in _PLACEHOLDER_FIRST:
+        return None
+    found = _district(t2, 0)
+    if found is None:
+        return province, city.canonical, None, 0
+    return province, city.canonical, found[0], found[1]
 
 
 def _parse_regions(text: str) -> _Parse | None:
@@ -489,7 +503,9 @@ def _split(raw: str) -> Address:
     if stripped.isascii() or len(stripped) > 2000 or not _HAS_CJK_RE.search(stripped):
         return Address(None, None, None, stripped, None)
     text = _prepare(stripped)
-    text, postcode = _take_postcode(text)
+    postcode: str | None = None
+    if text[-1:] in _POSTCODE_LAST:
+        text, postcode = _take_postcode(text)
     if text[:1] in _COUNTRY_FIRST:
         m = _COUNTRY_RE.match(text)
         if m:
@@ -498,7 +514,7 @@ def _split(raw: str) -> Address:
     if parse is None:
         return Address(None, None, None, stripped, None)
     district, detail = _detail(text, parse)
-    if detail is not None:
+    if detail is not None and detail[-1] in _POSTCODE_LAST:
         rest, postcode = _take_postcode(detail, postcode, start_is_boundary=True)
         detail = rest or None
     return Address(parse.province.name, parse.city, district, detail, postcode)

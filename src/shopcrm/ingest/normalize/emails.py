@@ -40,6 +40,7 @@ _INVISIBLE_RE: Final = re.compile("[\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206
 _DOTS: Final = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 _QUOTES: Final = "'\"`‘’“”"
 _FORMULA_RE: Final = re.compile(r'=\s*"(.*)"', re.S)
+_NOT_FAST_START: Final = frozenset(_QUOTES + "=")
 _MAILTO_RE: Final = re.compile(r"mailto:\s*", re.I)
 _ANGLE_RE: Final = re.compile(r"[^<>]*<([^<>]*)>\s*")
 _MASK_CHARS: Final = frozenset("*●•∗")
@@ -145,19 +146,16 @@ def normalize_email(raw: str | None) -> Email:
         return _EMPTY
     if raw.__class__ is not str:
         raw = "" if isinstance(raw, bool) else str(raw)
-    # (A leading quote or '=' is legal in a local part but in practice a spreadsheet
-    # artefact, so those take the slow path that strips it.)
-    if len(raw) < 255 and raw[:1] not in _QUOTES + "=" and _ASCII_EMAIL_RE.fullmatch(raw):
-        local, domain = raw.split("@")
-        tld = domain.rsplit(".", 1)[1]
-        if (
-            len(local) <= 64
-            and tld not in _TYPO_TLDS
-            and tld not in _RESERVED_TLDS
-            and not domain.startswith("xn--")
-            and ".xn--" not in domain
-        ):
-            return Email("valid", raw, None)
+    # Fast path: a plain ASCII address (in any case) that is certainly valid. A
+    # leading quote or '=' is legal in a local part but in practice a spreadsheet
+    # artefact, and 'xn--' needs decoding, so those take the full path.
+    if len(raw) < 255 and raw.isascii() and raw[:1] not in _NOT_FAST_START:
+        low = raw.lower()
+        m = _ASCII_EMAIL_RE.fullmatch(low)
+        if m is not None and m.end(1) <= 64 and "xn--" not in low:
+            tld = low[low.rfind(".") + 1 :]
+            if tld not in _TYPO_TLDS and tld not in _RESERVED_TLDS:
+                return Email("valid", low, None)
     try:
         return _normalize(raw)
     except Exception:  # defensive: a bug here must not stop an import
