@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from shopcrm.api.app import create_app
-from shopcrm.context import AppContext
-
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 @pytest.fixture
-def client(sqlite_context: AppContext) -> TestClient:
-    return TestClient(create_app(sqlite_context), raise_server_exceptions=False)
+def client(admin: TestClient) -> TestClient:
+    return admin
 
 
 def upload(client: TestClient, name: str, fmt: str) -> dict[str, object]:
@@ -26,8 +24,8 @@ def upload(client: TestClient, name: str, fmt: str) -> dict[str, object]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def test_health(client: TestClient) -> None:
-    response = client.get("/health")
+def test_health(anonymous: TestClient) -> None:
+    response = anonymous.get("/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
 
@@ -85,8 +83,11 @@ def test_errors_are_problem_json(client: TestClient, tmp_path: Path) -> None:
     assert unknown.status_code == 422
 
 
-def test_pages_render_in_both_languages(client: TestClient) -> None:
+def test_pages_render_in_both_languages(client: TestClient, anonymous: TestClient,
+                                       browser_login: Callable[..., None]) -> None:
     upload(client, "taobao_orders_gbk.csv", "taobao-orders")
+    client = anonymous
+    browser_login(client, "admin")
     zh = client.get("/", headers={"accept-language": "zh-CN,zh;q=0.9"})
     assert zh.status_code == 200 and "店铺概览" in zh.text and "¥" in zh.text
     en = client.get("/", headers={"accept-language": "en-US"})

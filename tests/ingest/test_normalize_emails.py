@@ -126,7 +126,7 @@ def _check(result: Email) -> None:
 @example("a@xn--zz.com")
 @example("a@ß.de")
 @example("<a@b.com")
-@example("=\"")
+@example('="')
 def test_any_text_gives_an_email_and_never_raises(raw: str) -> None:
     _check(normalize_email(raw))
 
@@ -139,9 +139,7 @@ decoration = st.sampled_from(["{}", " {} ", "'{}", "mailto:{}", "<{}>", "Name <{
 
 @settings(max_examples=500, deadline=None)
 @given(local, domain, tld, decoration)
-def test_idempotent_and_fast_path_agrees(
-    user: str, labels: list[str], top: str, wrap: str
-) -> None:
+def test_idempotent_and_fast_path_agrees(user: str, labels: list[str], top: str, wrap: str) -> None:
     address = f"{user}@{'.'.join([*labels, top])}"
     raw = wrap.format(address)
     result = normalize_email(raw)

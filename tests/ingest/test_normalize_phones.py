@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from typing import Any
 
 import phonenumbers
 import pytest
@@ -198,9 +199,10 @@ def test_default_region() -> None:
 
 
 def test_non_string_input_from_a_careless_caller() -> None:
-    assert normalize_phone(13812345678).value == "+8613812345678"  # type: ignore[arg-type]
-    assert normalize_phone(13812345678.0).value == "+8613812345678"  # type: ignore[arg-type]
-    assert normalize_phone(True).kind == "empty"  # type: ignore[arg-type]
+    careless: list[Any] = [13812345678, 13812345678.0, True]
+    assert normalize_phone(careless[0]).value == "+8613812345678"
+    assert normalize_phone(careless[1]).value == "+8613812345678"
+    assert normalize_phone(careless[2]).kind == "empty"
 
 
 def _valid_cn_mobiles() -> list[str]:

@@ -9,13 +9,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from shopcrm import __version__
+from shopcrm.accounts.service import Principal
+from shopcrm.accounts.throttle import LoginThrottle
+from shopcrm.api.deps import require
 from shopcrm.api.problems import install_problem_handlers
-from shopcrm.api.routes import analytics, customers, health, imports
+from shopcrm.api.routes import accounts, analytics, customers, health, imports
 from shopcrm.context import AppContext, build_context
 from shopcrm.web import routes as web_routes
 
@@ -36,15 +42,44 @@ def create_app(context: AppContext | None = None) -> FastAPI:
                 app.state.context.close()
 
     app = FastAPI(title="shopcrm", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None,
                   description="Self-hosted CRM and customer data platform for online shops.")
     if context is not None:
         app.state.context = context
     app.state.templates = web_routes.make_templates()
+    app.state.login_throttle = LoginThrottle()
     install_problem_handlers(app)
-    app.include_router(health.router)
-    app.include_router(customers.router)
-    app.include_router(analytics.router)
-    app.include_router(imports.router)
-    app.include_router(web_routes.router)
+    for router in (health.router, accounts.router, customers.router, analytics.router,
+                   imports.router, web_routes.router):
+        app.include_router(router)
+    _docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     return app
+
+
+def _docs(app: FastAPI) -> None:
+    """OpenAPI schema and Swagger UI, for signed-in users only."""
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(_: Annotated[Principal, require(None)]) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(_: Annotated[Principal, require(None)]) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="shopcrm API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css")
+
+
+def route_table(app: FastAPI) -> list[dict[str, Any]]:
+    """Every route with its methods and declared permission (for docs and tests)."""
+    from fastapi.routing import APIRoute
+
+    from shopcrm.api.deps import declared_permission
+
+    rows = []
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            rows.append({"path": route.path, "methods": sorted(route.methods or ()),
+                         "permission": declared_permission(route.dependant)})
+    return rows

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shopcrm.api.deps import Forbidden, NotAuthenticated
 from shopcrm.ingest.errors import ImportFileError
 
 PROBLEM_JSON = "application/problem+json"
@@ -29,6 +31,11 @@ def problem(status: int, title: str, detail: str | None = None, *, type_: str = 
         body["instance"] = instance
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _wants_page(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", "text/html")
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -48,6 +55,20 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(422, "Invalid request", "; ".join(
             f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors), instance=request.url.path,
             errors=errors)
+
+    @app.exception_handler(NotAuthenticated)
+    async def _unauthenticated(request: Request, exc: NotAuthenticated) -> Response:
+        if _wants_page(request):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        response = problem(401, "Unauthorized", "sign in or send an API key "
+                           "(Authorization: Bearer shk_…)", instance=request.url.path)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="shopcrm"'
+        return response
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return problem(403, "Forbidden", str(exc), instance=request.url.path)
 
     @app.exception_handler(ImportFileError)
     async def _import(request: Request, exc: ImportFileError) -> JSONResponse:

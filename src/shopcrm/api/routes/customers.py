@@ -7,8 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from shopcrm.api.deps import ContextDep, SessionDep
+from shopcrm.accounts.permissions import Permission
+from shopcrm.accounts.service import Principal
+from shopcrm.api.deps import ContextDep, SessionDep, require
 from shopcrm.api.schemas import CustomerList, CustomerPublic
+from shopcrm.customers.present import present_row
 from shopcrm.customers.queries import list_customers
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
@@ -18,6 +21,7 @@ router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 def customers(
     context: ContextDep,
     session: SessionDep,
+    principal: Annotated[Principal, require(Permission.VIEW_CUSTOMERS)],
     q: Annotated[str | None, Query(max_length=200, description="name, phone, e-mail, buyer ID")]
     = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -25,6 +29,6 @@ def customers(
 ) -> CustomerList:
     result = list_customers(session, context.warehouse, q=q, page=page, size=size)
     return CustomerList(
-        items=[CustomerPublic(**asdict(item)) for item in result.items],
+        items=[CustomerPublic(**asdict(present_row(item, principal))) for item in result.items],
         total=result.total, page=result.page, size=result.size,
     )

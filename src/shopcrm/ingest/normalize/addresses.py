@@ -12,8 +12,9 @@ The parser is deliberately cautious with short names, because Chinese streets ar
 named after places: ``北京东路``, ``南京路``, ``西藏中路`` are streets, not regions. A
 short name only counts when what follows it confirms it (a known city, a district, a
 space or the end); otherwise the value is left whole in ``detail``. Every step is a
-prefix lookup in a dict keyed by the first character or one anchored regex, so a
-million distinct addresses take seconds.
+prefix lookup in a dict keyed by the first character or one anchored regex, and
+Taobao's space-separated layout has a cached fast path, so a million distinct
+addresses take a few seconds of one core.
 """
 
 from __future__ import annotations

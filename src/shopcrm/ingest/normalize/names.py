@@ -31,7 +31,6 @@ _JUNK_RE: Final = re.compile("[\u0000-\u001f\u007f-\u009f]")
 _INVISIBLE_RE: Final = re.compile("[\u00ad\u034f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 _QUOTES: Final = "'\"`‘’“”「」『』"
 _FORMULA_RE: Final = re.compile(r'=\s*"(.*)"', re.S)
-_WS_RE: Final = re.compile(r"\s+")
 #: Look-alikes of the interpunct that separates parts of transliterated and minority
 #: names ('阿卜杜拉·买买提'); one spelling makes the same name compare equal.
 _DOTS_RE: Final = re.compile("[\u2022\u2027\u30fb\u2219\u22c5\u00b7\u0387\u16eb\u2e31\u318d]")
@@ -65,22 +64,23 @@ def normalize_name(raw: str | None) -> str | None:
     if raw.__class__ is not str:
         raw = "" if isinstance(raw, bool) else str(raw)
     s = raw
+    if not s.isprintable():  # control and invisible (Cf) characters are not printable
+        s = _JUNK_RE.sub(" ", _INVISIBLE_RE.sub("", s))
     if not s.isascii():
-        s = _INVISIBLE_RE.sub("", s)
-        s = unicodedata.normalize("NFKC", s)
-        s = _DOTS_RE.sub("·", s)
-    s = _JUNK_RE.sub(" ", s)
+        s = _DOTS_RE.sub("·", unicodedata.normalize("NFKC", s))
     for _ in range(4):
         before = s
         s = _strip_once(s)
         if s == before:
             break
+    s = " ".join(s.split())
     if not s.isascii():
-        s = _CJK_PERIOD_RE.sub("·", s)
-        s = _CJK_SPACE_RE.sub("", s)
-        if "·" in s:
-            s = _DOT_SPACES_RE.sub("·", s)
-    s = _WS_RE.sub(" ", s)
+        if "." in s:
+            s = _CJK_PERIOD_RE.sub("·", s)
+        if " " in s:
+            s = _CJK_SPACE_RE.sub("", s)
+            if "·" in s:
+                s = _DOT_SPACES_RE.sub("·", s)
     if not s or s.lower() in _NULLS:
         return None
     return s
@@ -113,15 +113,12 @@ _SURNAMES_2: Final = frozenset(
         " 上官 東方 皇甫 長孫 鍾離 夏侯"
     )
 )
-#: Honorifics written after a surname when the buyer gave no given name.
-_TITLES: Final = tuple(
-    sorted(
-        _words(
-            "先生 女士 小姐 太太 夫人 老师 老師 同学 同學 师傅 師傅 阿姨 叔叔 大哥 大姐 哥 姐"
-            " 总 總 经理 經理 老板 老闆 医生 醫生 律师 律師 教授 主任 博士 工 某 某某 姓"
-        ),
-        key=len,
-        reverse=True,
+#: Honorifics written after a surname when the buyer gave no given name (one or two
+#: characters: ``_cjk_kind`` looks at the last two, then the last one).
+_TITLES: Final = frozenset(
+    _words(
+        "先生 女士 小姐 太太 夫人 老师 老師 同学 同學 师傅 師傅 阿姨 叔叔 大哥 大姐 哥 姐"
+        " 总 總 经理 經理 老板 老闆 医生 醫生 律师 律師 教授 主任 博士 工 某 某某 姓"
     )
 )
 #: Words buyers enter instead of a name.
@@ -140,9 +137,9 @@ def _cjk_kind(s: str) -> NameKind:
     if "·" in s:
         return "full"
     n = len(s)
-    for title in _TITLES:
-        if n > len(title) and s.endswith(title):
-            head = s[: -len(title)]
+    for k in (2, 1):  # the longest title that ends the name decides
+        if n > k and s[-k:] in _TITLES:
+            head = s[:-k]
             if head in _SURNAMES_2 or (len(head) == 1 and head in _SURNAMES_1):
                 return "surname_title"
             break

@@ -1,0 +1,1 @@
+"""Who may do what: users, roles and permissions, sessions, API keys, PII masking, audit."""
