@@ -31,6 +31,8 @@ app = typer.Typer(help="shopcrm: a self-hosted CRM and customer data platform fo
                   no_args_is_help=True, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Operational store maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+user_app = typer.Typer(help="Users and API keys.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 console = Console()
 
 
@@ -54,6 +56,89 @@ def db_upgrade() -> None:
     migrate.upgrade(context.engine)
     console.print(f"database at revision [bold]{migrate.current_revision(context.engine)}[/]")
     context.close()
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin, marketer, analyst, agent or a custom role")]
+    = "admin",
+    password: Annotated[str | None, typer.Option(help="prompted for when not given")] = None,
+    display_name: str | None = None,
+) -> None:
+    """Create a user (the first one should be an admin)."""
+    from shopcrm.accounts import audit
+    from shopcrm.accounts.service import AccountError, create_user
+
+    secret = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    context = _context()
+    try:
+        with context.sessions.begin() as session:
+            user = create_user(session, username=username, password=secret, role=role,
+                               now=context.clock.now(), display_name=display_name)
+            audit.record(session, audit.Actor(None, "cli"), "user.create",
+                         at=context.clock.now(), target_type="user", target_id=str(user.id),
+                         details={"username": username, "role": role})
+    except AccountError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    finally:
+        context.close()
+    console.print(f"user [bold]{username}[/] created with role [bold]{role}[/]")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users and their roles."""
+    from sqlalchemy import select
+
+    from shopcrm.store.models import Role, User
+
+    context = _context()
+    with context.sessions() as session:
+        roles = {r.id: r.name for r in session.scalars(select(Role))}
+        table = Table("id", "username", "role", "active", "last login")
+        for user in session.scalars(select(User).order_by(User.id)):
+            table.add_row(str(user.id), user.username, roles.get(user.role_id, ""),
+                          "yes" if user.is_active else "no",
+                          str(user.last_login_at or ""))
+    context.close()
+    console.print(table)
+
+
+@user_app.command("api-key")
+def user_api_key(
+    username: str,
+    name: Annotated[str, typer.Option(help="what the key is for")],
+    scope: Annotated[list[str] | None, typer.Option(help="permission; repeat; default all "
+                                                         "of the user's role")] = None,
+) -> None:
+    """Create an API key for a user; the key is printed once."""
+    from sqlalchemy import select
+
+    from shopcrm.accounts import audit
+    from shopcrm.accounts.service import create_api_key
+    from shopcrm.store.models import Role, User
+
+    context = _context()
+    try:
+        with context.sessions.begin() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                console.print(f"[red]no user {username!r}[/]")
+                raise typer.Exit(2)
+            role = session.get(Role, user.role_id)
+            granted = set(role.permissions if role else [])
+            scopes = list(scope) if scope else sorted(granted)
+            beyond = sorted(set(scopes) - granted)
+            if beyond:
+                console.print(f"[red]the role {role.name if role else ''} lacks {beyond}[/]")
+                raise typer.Exit(2)
+            created = create_api_key(session, user_id=user.id, name=name, scopes=scopes,
+                                     now=context.clock.now(), actor=audit.Actor(None, "cli"))
+    finally:
+        context.close()
+    console.print(f"API key (shown once): [bold]{created.key}[/]")
 
 
 @app.command("formats")
@@ -182,10 +267,31 @@ def demo(
                 report = do_import(context, f.format, f.path,
                                    progress=_describer(progress, task, f.path.name))
             print_report(report)
+        _demo_users(context)
     finally:
         context.close()
     if serve:
         run_server(host, port)
+
+
+DEMO_PASSWORD = "shopcrm-demo"
+
+
+def _demo_users(context: AppContext) -> None:
+    """An admin and a service agent (who sees masked phones) to try the demo with."""
+    from sqlalchemy import select
+
+    from shopcrm.accounts.service import create_user
+    from shopcrm.store.models import User
+
+    with context.sessions.begin() as session:
+        for username, role in (("admin", "admin"), ("agent", "agent")):
+            if session.scalar(select(User).where(User.username == username)) is None:
+                create_user(session, username=username, password=DEMO_PASSWORD, role=role,
+                            now=context.clock.now())
+    console.print(
+        f"[bold green]demo logins[/]: admin / {DEMO_PASSWORD}  ·  agent / {DEMO_PASSWORD} "
+        "(the agent sees masked phones)")
 
 
 def _describer(progress: Progress, task: TaskID, name: str) -> Callable[[str], None]:
