@@ -75,7 +75,7 @@ def monthly_kpis_expr(orders: ir.Table) -> ir.Table:
 
 
 def monthly_kpis(warehouse: Warehouse) -> list[MonthKpi]:
-    frame = monthly_kpis_expr(warehouse.table("orders")).to_pyarrow().to_pylist()
+    frame = warehouse.execute(monthly_kpis_expr(warehouse.table("orders"))).to_pylist()
     return [
         MonthKpi(
             month=row["month"].strftime("%Y-%m"),
@@ -93,10 +93,10 @@ def monthly_kpis(warehouse: Warehouse) -> list[MonthKpi]:
 def shop_totals(warehouse: Warehouse) -> ShopTotals:
     paid = paid_orders(warehouse.table("orders"))
     net = ibis.cases((paid.status == "refunded", 0), else_=paid.paid_amount - paid.refund_amount)
-    row = paid.aggregate(
+    row = warehouse.execute(paid.aggregate(
         customers=paid.customer_id.nunique(), orders=paid.count(),
         gmv=paid.paid_amount.sum(), net=net.sum(),
-    ).to_pyarrow().to_pylist()[0]
+    )).to_pylist()[0]
     return ShopTotals(
         customers_with_orders=int(row["customers"] or 0),
         orders=int(row["orders"] or 0),
@@ -107,8 +107,7 @@ def shop_totals(warehouse: Warehouse) -> ShopTotals:
 
 def channel_mix(warehouse: Warehouse) -> list[tuple[str, int, Decimal]]:
     paid = paid_orders(warehouse.table("orders"))
-    rows = (
+    rows = warehouse.execute(
         paid.group_by("source").aggregate(orders=paid.count(), gmv=paid.paid_amount.sum())
-        .order_by(ibis.desc("gmv")).to_pyarrow().to_pylist()
-    )
+        .order_by(ibis.desc("gmv"))).to_pylist()
     return [(r["source"], int(r["orders"]), Decimal(r["gmv"] or 0)) for r in rows]

@@ -6,6 +6,7 @@ module never connects to anything.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,6 +36,9 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = context is None
         app.state.context = context or build_context()
+        # Load the facts before the first visitor asks for them.
+        threading.Thread(target=lambda: app.state.context.warehouse.con, daemon=True,
+                         name="warehouse-warm-up").start()
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TaskID,
@@ -236,8 +237,7 @@ def _generate(target: Path, customers: int, seed: int) -> DemoManifest:
     from shopcrm.demo.generate import generate_demo_shop
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed:,}/{task.total:,}"), TimeElapsedColumn(),
-                  console=console) as progress:
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("generating", total=None)
 
         def report(step: str, done: int, total: int) -> None:

@@ -100,11 +100,11 @@ def order_figures(
         return {}
     orders = paid_orders(warehouse.table("orders"))
     mine = orders.filter(orders.customer_id.isin(ids))
-    rows = mine.group_by("customer_id").aggregate(
+    rows = warehouse.execute(mine.group_by("customer_id").aggregate(
         orders=mine.count(),
         spend=(mine.paid_amount - mine.refund_amount).sum(),
         last=mine.day.max(),
-    ).to_pyarrow().to_pylist()
+    )).to_pylist()
     return {
         int(r["customer_id"]): (int(r["orders"]), Decimal(r["spend"] or 0), r["last"])
         for r in rows

@@ -265,9 +265,11 @@ def _write_facts(con: duckdb.DuckDBPyConnection, context: AppContext, spec: Form
         staged = f"stage_{table.name}"
         classify(con, table, sql, f"{staged}_cls", facts.committed_files(table.name))
         if count:
+            # Orders count once per order; a line import counts its lines.
             keys = ", ".join(table.version_key)
+            counted = "count(*)" if spec.grain is Grain.ITEMS else f"count(DISTINCT ({keys}))"
             counts = dict(con.execute(
-                f"SELECT _state, count(DISTINCT ({keys})) FROM {staged}_cls GROUP BY _state"
+                f"SELECT _state, {counted} FROM {staged}_cls GROUP BY _state"
             ).fetchall())
             report.imported = int(counts.get("new", 0))
             report.updated = int(counts.get("changed", 0))

@@ -1,8 +1,12 @@
 """Reading the facts through Ibis: one place that knows which files are visible and
 which row is the current version of an order.
 
-Queries elsewhere are Ibis expressions over ``Warehouse.table(name)``, so the same
-definitions can later run on Spark or PostgreSQL.
+The facts are many small Parquet files (a file per day per import). Scanning
+thousands of files per query is slow, so the reader keeps the *current* version of
+every table in an in-process DuckDB database and applies each newly published batch
+incrementally: rows whose key the batch supersedes are deleted, the batch's newest
+rows inserted. Queries elsewhere are Ibis expressions over ``Warehouse.table(name)``,
+so the same definitions can later run on Spark or PostgreSQL.
 """
 
 from __future__ import annotations
@@ -32,54 +36,79 @@ def arrow_schema(table: FactTable) -> pa.Schema:
     return pa.schema([(name, _DUCKDB_TO_ARROW[sql_type]) for name, sql_type in table.columns])
 
 
-class Warehouse:
-    """An Ibis DuckDB connection with one view per fact table (current versions only).
+def _listing(files: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
 
-    Views are rebuilt when a new batch is published; the check is a directory
-    listing, cheap enough to run before every query.
+
+class Warehouse:
+    """An Ibis DuckDB connection holding the current version of every fact table.
+
+    Checking for new batches is a directory listing, cheap enough before every query;
+    loading a batch reads only that batch's files.
     """
 
-    def __init__(self, facts: FactStore, *, memory_limit: str = "1GB") -> None:
+    def __init__(self, facts: FactStore, *, memory_limit: str = "2GB") -> None:
         self.facts = facts
         self._memory_limit = memory_limit
         self._con: Any = None
         self._signature: tuple[str, ...] | None = None
+        self._loaded: set[int] = set()
         self._lock = threading.RLock()
 
     @property
     def con(self) -> Any:
-        """The Ibis backend, views current as of the last published batch."""
+        """The Ibis backend, current as of the last published batch."""
         with self._lock:
             if self._con is None:
                 self._con = ibis.duckdb.connect()
                 self._con.raw_sql(f"SET memory_limit='{self._memory_limit}'")
                 self._con.raw_sql("SET TimeZone='UTC'")
+                self._con.raw_sql("SET enable_progress_bar=false")
+                for table in FACT_TABLES.values():
+                    self._con.create_table(table.name, obj=arrow_schema(table).empty_table(),
+                                           overwrite=True)
             signature = self.facts.signature()
             if signature != self._signature:
-                self._register_views()
+                self._load_new_batches()
                 self._signature = signature
             return self._con
 
-    def _register_views(self) -> None:
+    def _load_new_batches(self) -> None:
+        fresh = [m for m in self.facts.manifests() if m.batch_id not in self._loaded]
+        if not fresh:
+            return
         for table in FACT_TABLES.values():
-            files = [str(p) for p in self.facts.committed_files(table.name)]
-            all_versions = f"{table.name}__all"
+            files = [self.facts.root / rel for m in fresh for rel in m.files(table.name)]
             if files:
-                self._con.read_parquet(files, table_name=all_versions)
-            else:
-                self._con.create_table(
-                    all_versions, obj=arrow_schema(table).empty_table(), overwrite=True
-                )
-            self._con.create_view(
-                table.name, current_versions(self._con.table(all_versions), table), overwrite=True
-            )
+                self._apply(table, files)
+        self._loaded.update(m.batch_id for m in fresh)
+
+    def _apply(self, table: FactTable, files: list[Path]) -> None:
+        keys = ", ".join(table.version_key)
+        columns = ", ".join(table.column_names)
+        raw = self._con.raw_sql
+        raw(f"CREATE OR REPLACE TEMP TABLE _incoming AS SELECT {columns} FROM "
+            f"read_parquet({_listing(files)}, union_by_name = true) "
+            f"QUALIFY batch_id = max(batch_id) OVER (PARTITION BY {keys})")
+        raw(f"DELETE FROM {table.name} WHERE ({keys}) IN (SELECT DISTINCT {keys} FROM _incoming)")
+        raw(f"INSERT INTO {table.name} SELECT {columns} FROM _incoming")
+        raw("DROP TABLE _incoming")
 
     def table(self, name: str) -> ir.Table:
         """The current version of every row of a fact table."""
         return self.con.table(name)
 
+    def execute(self, expr: ir.Table | ir.Scalar | ir.Column) -> Any:
+        """Run an expression on the shared connection (one query at a time)."""
+        with self._lock:
+            return expr.to_pyarrow()
+
     def all_versions(self, name: str) -> ir.Table:
-        return self.con.table(f"{name}__all")
+        """Every version ever written (reads the files; for audits and tests)."""
+        files = self.facts.committed_files(name)
+        if not files:
+            return ibis.memtable(arrow_schema(FACT_TABLES[name]).empty_table())
+        return self.con.read_parquet([str(f) for f in files])
 
     def close(self) -> None:
         with self._lock:
@@ -87,6 +116,7 @@ class Warehouse:
                 self._con.disconnect()
             self._con = None
             self._signature = None
+            self._loaded = set()
 
 
 def current_versions(t: ir.Table, table: FactTable) -> ir.Table:
@@ -94,7 +124,3 @@ def current_versions(t: ir.Table, table: FactTable) -> ir.Table:
     newest = t.batch_id.max().over(group_by=[t[k] for k in table.version_key])
     return t.filter(t.batch_id == newest)
 
-
-def files_under(root: Path, table: str) -> list[Path]:
-    """Every Parquet file of a table on disk, published or not (for maintenance tools)."""
-    return sorted((root / table).rglob("*.parquet"))
