@@ -37,6 +37,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from shopcrm.ingest.formats.base import FormatSpec, Grain
@@ -260,17 +261,11 @@ def upsert_identities(
     same_key = and_(ident.c.source == stage.c.source, ident.c.external_id == stage.c.external_id)
     columns = ["source", "external_id", "kind", *ATTRIBUTE_FIELDS, "attributes",
                "first_seen_at", "last_seen_at"]
-    # Counted explicitly: drivers disagree on rowcount for INSERT … SELECT / UPDATE … FROM.
-    new = connection.scalar(
-        select(func.count()).select_from(stage).where(~exists().where(same_key))) or 0
-    connection.execute(
-        insert(ident).from_select(
-            [*columns, "first_batch_id", "last_batch_id", "updated_at"],
-            select(*[stage.c[c] for c in columns], literal(batch_id, BigInteger),
-                   literal(batch_id, BigInteger), literal(now, DateTime(timezone=True)))
-            .where(~exists().where(same_key)),
-        )
-    )
+    new_keys = [tuple(r) for r in connection.execute(
+        select(stage.c.source, stage.c.external_id).where(~exists().where(same_key))).all()]
+    new = len(new_keys)
+    if new:
+        _insert_new(connection, stage, new_keys, columns, batch_id=batch_id, now=now)
 
     newer = or_(ident.c.last_seen_at.is_(None), stage.c.last_seen_at.is_(None),
                 stage.c.last_seen_at >= ident.c.last_seen_at)
@@ -303,7 +298,6 @@ def upsert_identities(
             update(ident).where(same_key, ident.c.first_batch_id != batch_id, changed)
             .values(values))
 
-    _create_customers(session, batch_id=batch_id, now=now)
     _refresh_customers(session, batch_id=batch_id, now=now)
 
     rows = connection.execute(
@@ -342,23 +336,49 @@ def _merge_existing_attributes(session: Session, batch: IdentityBatch) -> None:
                 batch.rows[index] = (*row[:at], merged, merged != existing, *row[at + 2:])
 
 
-def _create_customers(session: Session, *, batch_id: int, now: datetime) -> None:
-    """Each identity without a customer founds one, with the identity's ID."""
-    ident = cast(Table, SourceIdentity.__table__)
+def _allocate_ids(connection: Connection, count: int) -> list[int]:
+    """IDs for new identities, taken before inserting so each identity and the customer
+    it founds are written once with their final IDs (no update pass afterwards)."""
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(text(
+            "SELECT nextval(pg_get_serial_sequence('source_identities', 'id')) "
+            "FROM generate_series(1, :n)"), {"n": count}).all()
+        return [int(r[0]) for r in rows]
+    # SQLite: the import holds the database's write lock for the whole transaction.
+    top = connection.scalar(text(
+        "SELECT max(coalesce((SELECT max(id) FROM source_identities), 0), "
+        "coalesce((SELECT max(id) FROM customers), 0))")) or 0
+    return list(range(int(top) + 1, int(top) + 1 + count))
+
+
+def _insert_new(connection: Connection, stage: Table, keys: list[tuple[Any, ...]],
+                columns: list[str], *, batch_id: int, now: datetime) -> None:
+    """Each new identity founds a customer with the identity's own ID."""
+    ids = _allocate_ids(connection, len(keys))
+    fresh = Table("stage_new_ids", stage.metadata, Column("source", String(32)),
+                  Column("external_id", String(200)), Column("id", BigInteger),
+                  prefixes=["TEMPORARY"])
+    fresh.drop(connection, checkfirst=True)
+    fresh.create(connection)
+    bulk_insert(connection, fresh.name, ("source", "external_id", "id"),
+                [(*key, new_id) for key, new_id in zip(keys, ids, strict=True)])
+    joined = stage.join(fresh, and_(fresh.c.source == stage.c.source,
+                                    fresh.c.external_id == stage.c.external_id))
+    stamp = literal(now, DateTime(timezone=True))
+    profile = ["name", "phone", "email", "province", "city", "district", "first_seen_at",
+               "last_seen_at"]
     customers = cast(Table, Customer.__table__)
-    fields = ["name", "phone", "email", "province", "city", "district", "first_seen_at",
-              "last_seen_at"]
-    session.execute(
-        insert(customers).from_select(
-            ["id", "status", *fields, "created_at", "updated_at"],
-            select(ident.c.id, literal("active"), *[ident.c[f] for f in fields],
-                   literal(now, DateTime(timezone=True)), literal(now, DateTime(timezone=True)))
-            .where(ident.c.customer_id.is_(None)),
-        )
-    )
-    session.execute(
-        update(ident).where(ident.c.customer_id.is_(None)).values(customer_id=ident.c.id)
-    )
+    connection.execute(insert(customers).from_select(
+        ["id", "status", *profile, "created_at", "updated_at"],
+        select(fresh.c.id, literal("active"), *[stage.c[c] for c in profile], stamp, stamp)
+        .select_from(joined)))
+    ident = cast(Table, SourceIdentity.__table__)
+    connection.execute(insert(ident).from_select(
+        ["id", "customer_id", *columns, "first_batch_id", "last_batch_id", "updated_at"],
+        select(fresh.c.id, fresh.c.id, *[stage.c[c] for c in columns],
+               literal(batch_id, BigInteger), literal(batch_id, BigInteger), stamp)
+        .select_from(joined)))
+    fresh.drop(connection)
 
 
 def _refresh_customers(session: Session, *, batch_id: int, now: datetime) -> None:
