@@ -267,19 +267,24 @@ def upsert_identities(
     if new:
         _insert_new(connection, stage, new_keys, columns, batch_id=batch_id, now=now)
 
-    newer = or_(ident.c.last_seen_at.is_(None), stage.c.last_seen_at.is_(None),
-                stage.c.last_seen_at >= ident.c.last_seen_at)
+    # Dated records (orders) win by date; undated ones (a customer list) only fill gaps,
+    # so re-importing an old customer list never undoes what newer orders said.
+    newer = or_(ident.c.last_seen_at.is_(None),
+                and_(stage.c.last_seen_at.is_not(None),
+                     stage.c.last_seen_at >= ident.c.last_seen_at))
+
+    def takes(f: str) -> Any:
+        return and_(stage.c[f].is_not(None), or_(newer, ident.c[f].is_(None)))
+
     changed = or_(
-        *[and_(stage.c[f].is_not(None), stage.c[f].is_distinct_from(ident.c[f]), newer)
-          for f in ATTRIBUTE_FIELDS],
+        *[and_(takes(f), stage.c[f].is_distinct_from(ident.c[f])) for f in ATTRIBUTE_FIELDS],
         stage.c.attributes_changed.is_(True),
         stage.c.last_seen_at > ident.c.last_seen_at,
         stage.c.first_seen_at < ident.c.first_seen_at,
         and_(ident.c.last_seen_at.is_(None), stage.c.last_seen_at.is_not(None)),
     )
     values: dict[str, Any] = {
-        f: case((and_(stage.c[f].is_not(None), newer), stage.c[f]), else_=ident.c[f])
-        for f in ATTRIBUTE_FIELDS
+        f: case((takes(f), stage.c[f]), else_=ident.c[f]) for f in ATTRIBUTE_FIELDS
     }
     values["attributes"] = func.coalesce(stage.c.attributes, ident.c.attributes)
     values["last_seen_at"] = case(
