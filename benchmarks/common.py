@@ -43,7 +43,9 @@ def run_step(module: str, *args: str, env: dict[str, str] | None = None) -> Meas
     if completed.returncode != 0:
         raise RuntimeError(f"{module} failed:\n{completed.stdout}\n{completed.stderr}")
     data = json.loads(completed.stdout.strip().splitlines()[-1])
-    return Measured(float(data["seconds"]), float(data["rss"]), dict(data["result"]))
+    result = dict(data["result"])
+    seconds = float(result.pop("work_seconds", data["seconds"]))
+    return Measured(seconds, float(data["rss"]), result)
 
 
 def machine() -> str:
