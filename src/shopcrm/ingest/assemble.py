@@ -48,10 +48,10 @@ def assemble(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
                  "THEN 'buyer: no buyer_id, email, phone or device_id' END")
     final = "_own"
     if whole_orders:
-        bad_line = ("min(CASE WHEN len(_own) > 0 THEN _line END) "
+        bad_line = ("min(CASE WHEN _own IS NOT NULL THEN _line END) "
                     "OVER (PARTITION BY order_id)")
-        final = (f"CASE WHEN len(_own) = 0 AND order_id IS NOT NULL AND {bad_line} IS NOT NULL "
-                 f"THEN ['order ' || order_id || ' rejected because of line ' || {bad_line}] "
+        final = (f"CASE WHEN _own IS NULL AND order_id IS NOT NULL AND {bad_line} IS NOT NULL "
+                 f"THEN 'order ' || order_id || ' rejected because of line ' || {bad_line} "
                  "ELSE _own END")
     con.execute(
         f"""
@@ -59,13 +59,12 @@ def assemble(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
         WITH k AS (SELECT * EXCLUDE (_problems), _problems, ({identity}) AS identity_key
                    FROM clean),
         o AS (SELECT * EXCLUDE (_problems),
-                     list_filter(list_append(_problems, {extra}), lambda p: p IS NOT NULL)
-                     AS _own
+                     nullif(concat_ws('; ', _problems, {extra}), '') AS _own
               FROM k)
         SELECT * EXCLUDE (_own), {final} AS _problems FROM o
         """
     )
     con.execute(
-        "CREATE OR REPLACE TABLE rejected AS SELECT _line, array_to_string(_problems, '; ') "
-        "AS reason FROM checked WHERE len(_problems) > 0"
+        "CREATE OR REPLACE TABLE rejected AS SELECT _line, _problems AS reason "
+        "FROM checked WHERE _problems IS NOT NULL"
     )

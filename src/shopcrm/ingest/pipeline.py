@@ -246,7 +246,7 @@ def _normalise_event_types(con: duckdb.DuckDBPyConnection) -> None:
     con.register("_event_types", pa.table({
         "raw": pa.array(raws, pa.string()), "mapped": pa.array(mapped, pa.string())}))
     con.execute(
-        "UPDATE clean SET _problems = list_append(_problems, "
+        "UPDATE clean SET _problems = concat_ws('; ', _problems, "
         "'event_type: unknown event type \"' || clean.event_type || '\"') "
         "FROM _event_types t WHERE clean.event_type = t.raw AND t.mapped IS NULL")
     con.execute("UPDATE clean SET event_type = t.mapped FROM _event_types t "

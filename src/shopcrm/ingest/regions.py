@@ -14,7 +14,7 @@ from shopcrm.ingest.formats.base import FormatSpec
 from shopcrm.ingest.normalize import normalize_province, split_cn_address
 
 CHINA = frozenset({"cn", "china", "中国", "中华人民共和国", "prc"})
-GOOD = "len(c._problems) = 0"
+GOOD = "c._problems IS NULL"
 
 
 def build_good(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
