@@ -7,7 +7,7 @@ module never connects to anything.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from shopcrm import __version__
@@ -22,7 +23,7 @@ from shopcrm.accounts.service import Principal
 from shopcrm.accounts.throttle import LoginThrottle
 from shopcrm.api.deps import require
 from shopcrm.api.problems import install_problem_handlers
-from shopcrm.api.routes import accounts, analytics, customers, health, imports
+from shopcrm.api.routes import accounts, analytics, customers, health, imports, privacy
 from shopcrm.context import AppContext, build_context
 from shopcrm.web import routes as web_routes
 
@@ -54,7 +55,7 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     app.state.login_throttle = LoginThrottle()
     install_problem_handlers(app)
     for router in (health.router, accounts.router, customers.router, analytics.router,
-                   imports.router, web_routes.router):
+                   imports.router, privacy.router, web_routes.router):
         app.include_router(router)
     _docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
@@ -76,14 +77,23 @@ def _docs(app: FastAPI) -> None:
 
 
 def route_table(app: FastAPI) -> list[dict[str, Any]]:
-    """Every route with its methods and declared permission (for docs and tests)."""
-    from fastapi.routing import APIRoute
+    """Every route with its methods and declared permission (for docs and tests).
 
+    Walks included routers too: newer FastAPI keeps each included router as one entry
+    of ``app.routes``, so a flat look at ``app.routes`` would miss most routes.
+    """
     from shopcrm.api.deps import declared_permission
 
-    rows = []
-    for route in app.routes:
-        if isinstance(route, APIRoute):
-            rows.append({"path": route.path, "methods": sorted(route.methods or ()),
-                         "permission": declared_permission(route.dependant)})
-    return rows
+    return [{"path": path, "methods": sorted(route.methods or ()),
+             "permission": declared_permission(route.dependant)}
+            for path, route in _walk(app.routes, "")]
+
+
+def _walk(routes: Any, prefix: str) -> Iterator[tuple[str, APIRoute]]:
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            yield from _walk(inner.routes, prefix + (getattr(context, "prefix", "") or ""))
+        elif isinstance(route, APIRoute):
+            yield prefix + route.path, route

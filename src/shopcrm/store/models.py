@@ -209,3 +209,28 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class Consent(Base):
+    """One consent change of one customer for one channel and purpose (PIPL / GDPR).
+
+    Append-only: a change is a new row, never an update, so the history proves what the
+    customer allowed when. The current consent for (customer, channel, purpose) is the
+    newest row. Rows hold no personal data (only the customer's pseudonymous ID), so
+    they survive erasure as the proof of the withdrawal.
+    """
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        Index("ix_consents_customer_key", "customer_id", "channel", "purpose", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("customers.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(100))
