@@ -34,7 +34,7 @@ def orders_sql(spec: FormatSpec) -> str:
         "FROM good GROUP BY order_id) l ON l.oid = g.order_id"
     )
     body = f"""
-        SELECT {src} AS source, g.order_id, g.identity_key, m.identity_id, m.customer_id,
+        SELECT {src} AS source, g.order_id, m.identity_id, m.customer_id,
             g.status, g.status_raw AS raw_status, g.created_at, g.paid_at, g.completed_at,
             coalesce(upper(g.currency), '{spec.default_currency}') AS currency,
             coalesce(g.goods_amount, l.goods, g.paid_amount) AS goods_amount,
@@ -65,7 +65,7 @@ def items_sql(spec: FormatSpec, orders_files: list[Path]) -> str | None:
                 CASE WHEN g.status = 'refunded'
                     THEN coalesce(g.line_amount, g.goods_amount, g.paid_amount)
                     ELSE coalesce(g.line_refund_amount, 0) END AS refund_amount,
-                g.status, g.identity_key, m.identity_id, m.customer_id,
+                g.status, m.identity_id, m.customer_id,
                 sc_local_day(g.created_at) AS day
             FROM good g {_idmap_join(src)}
             WHERE g.title IS NOT NULL OR g.sku IS NOT NULL
@@ -76,7 +76,7 @@ def items_sql(spec: FormatSpec, orders_files: list[Path]) -> str | None:
                 coalesce(g.quantity, 1) AS quantity, g.unit_price,
                 coalesce(g.line_amount, g.unit_price * coalesce(g.quantity, 1)) AS amount,
                 coalesce(g.line_refund_amount, 0) AS refund_amount,
-                o.status, o.identity_key, m.identity_id, m.customer_id,
+                o.status, m.identity_id, m.customer_id,
                 sc_local_day(o.created_at) AS day
             FROM (SELECT *, row_number() OVER (PARTITION BY order_id ORDER BY _line)::INTEGER
                   AS line_no FROM good) g
@@ -91,7 +91,7 @@ def items_sql(spec: FormatSpec, orders_files: list[Path]) -> str | None:
                 coalesce(g.quantity, 1) AS quantity, g.unit_price,
                 coalesce(g.line_amount, g.unit_price * coalesce(g.quantity, 1)) AS amount,
                 coalesce(g.line_refund_amount, 0) AS refund_amount,
-                coalesce(g.status, o.status) AS status, o.identity_key, o.identity_id,
+                coalesce(g.status, o.status) AS status, o.identity_id,
                 o.customer_id, o.day
             FROM (SELECT *, row_number() OVER (PARTITION BY order_id ORDER BY _line)::INTEGER
                   AS line_no FROM good) g
@@ -105,11 +105,11 @@ def items_sql(spec: FormatSpec, orders_files: list[Path]) -> str | None:
 def _orders_lookup(files: list[Path], source: str) -> str:
     if not files:
         return ("SELECT NULL::VARCHAR AS order_id, NULL::VARCHAR AS status, "
-                "NULL::VARCHAR AS identity_key, NULL::BIGINT AS identity_id, "
+                "NULL::BIGINT AS identity_id, "
                 "NULL::BIGINT AS customer_id, NULL::DATE AS day WHERE false")
     listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
     return f"""
-        SELECT order_id, status, identity_key, identity_id, customer_id, day FROM (
+        SELECT order_id, status, identity_id, customer_id, day FROM (
             SELECT *, max(batch_id) OVER (PARTITION BY order_id) AS newest
             FROM read_parquet([{listing}], union_by_name = true) WHERE source = '{source}')
         WHERE batch_id = newest
@@ -124,7 +124,7 @@ def events_sql(spec: FormatSpec) -> str:
                 CAST(g.occurred_at AS VARCHAR), coalesce(g.identity_key, ''),
                 coalesce(g.device_id, ''), coalesce(g.sku, g.product_id, ''),
                 coalesce(g.query, ''), coalesce(g.order_id, '')))) AS event_id,
-            g.event_type, g.occurred_at, g.identity_key, m.identity_id, m.customer_id,
+            g.event_type, g.occurred_at, m.identity_id, m.customer_id,
             g.device_id, coalesce(g.sku, g.product_id) AS sku, g.category, g.query, g.order_id,
             g.value, sc_local_day(g.occurred_at) AS day
         FROM good g {_idmap_join(src)}

@@ -2,7 +2,8 @@
 
 Facts are append-only. A changed order (a refund arrives in a later export) is written
 again by a later batch; readers keep the newest version per key. No personal data here:
-facts carry the source identity key and IDs, so erasure never rewrites a fact.
+facts carry only the identity and customer IDs (not even the buyer's platform key, which
+can be an e-mail address), so erasure never rewrites a fact.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ ORDERS = FactTable(
     columns=(
         ("source", "VARCHAR"),
         ("order_id", "VARCHAR"),
-        ("identity_key", "VARCHAR"),
         ("identity_id", "BIGINT"),
         ("customer_id", "BIGINT"),
         ("status", "VARCHAR"),
@@ -74,7 +74,6 @@ ORDER_ITEMS = FactTable(
         ("amount", MONEY),
         ("refund_amount", MONEY),
         ("status", "VARCHAR"),
-        ("identity_key", "VARCHAR"),
         ("identity_id", "BIGINT"),
         ("customer_id", "BIGINT"),
         ("day", "DATE"),
@@ -91,7 +90,6 @@ EVENTS = FactTable(
         ("event_id", "VARCHAR"),
         ("event_type", "VARCHAR"),
         ("occurred_at", "TIMESTAMPTZ"),
-        ("identity_key", "VARCHAR"),
         ("identity_id", "BIGINT"),
         ("customer_id", "BIGINT"),
         ("device_id", "VARCHAR"),
