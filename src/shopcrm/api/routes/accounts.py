@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -23,6 +23,8 @@ from shopcrm.api.deps import ContextDep, SessionDep, client_actor, require
 from shopcrm.store.models import ApiKey, Role, User
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
+MAX_ID = 2**63 - 1
+"""Path IDs beyond a 64-bit integer are refused with 422 instead of overflowing the driver."""
 
 
 class MePublic(BaseModel):
@@ -163,7 +165,8 @@ def add_api_key(body: ApiKeyCreate, request: Request, context: ContextDep,
 
 
 @router.delete("/api-keys/{key_id}", status_code=204)
-def delete_api_key(key_id: int, request: Request, context: ContextDep,
+def delete_api_key(key_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request,
+                   context: ContextDep,
                    principal: Annotated[Principal, require(None)]) -> None:
     with context.sessions.begin() as session:
         record = session.get(ApiKey, key_id)
