@@ -97,3 +97,19 @@ def test_pages_render_in_both_languages(client: TestClient, anonymous: TestClien
     assert "王小明" in page.text and "Customers" in page.text
     script = client.get("/customers", params={"q": "<script>alert(1)</script>"})
     assert "<script>alert(1)</script>" not in script.text
+
+
+def test_customer_list_filters_and_sorts(client: TestClient) -> None:
+    upload(client, "taobao_orders_gbk.csv", "taobao-orders")
+    upload(client, "jd_orders_gbk.csv", "jd-orders")
+    by_name = client.get("/api/v1/customers", params={"sort": "name"}).json()["items"]
+    names = [c["name"] for c in by_name]
+    assert names == sorted(names)
+    jd = client.get("/api/v1/customers", params={"source": "jd"}).json()
+    assert jd["total"] == 2 and all(c["sources"] == ["jd"] for c in jd["items"])
+    zhejiang = client.get("/api/v1/customers", params={"province": "浙江省"}).json()
+    assert {c["name"] for c in zhejiang["items"]} == {"王小明"}
+    paged = client.get("/api/v1/customers", params={"size": 2, "page": 2, "sort": "id"}).json()
+    assert paged["page"] == 2 and len(paged["items"]) == 2 and paged["total"] == 5
+    bad = client.get("/api/v1/customers", params={"sort": "password"})
+    assert bad.status_code == 422

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -57,18 +58,37 @@ def _search_filter(q: str) -> object:
     return or_(*conditions)
 
 
+SORTS: dict[str, tuple[Any, ...]] = {
+    "-last_seen": (Customer.last_seen_at.desc().nulls_last(), Customer.id.desc()),
+    "last_seen": (Customer.last_seen_at.asc().nulls_last(), Customer.id.asc()),
+    "-first_seen": (Customer.first_seen_at.desc().nulls_last(), Customer.id.desc()),
+    "first_seen": (Customer.first_seen_at.asc().nulls_last(), Customer.id.asc()),
+    "name": (Customer.name.asc().nulls_last(), Customer.id.asc()),
+    "-name": (Customer.name.desc().nulls_last(), Customer.id.desc()),
+    "id": (Customer.id.asc(),),
+    "-id": (Customer.id.desc(),),
+}
+"""Orders a list can be sorted by (a leading '-' means descending); the ID breaks ties so
+pages never overlap."""
+
+
 def list_customers(
     session: Session, warehouse: Warehouse, *, q: str | None = None, page: int = 1,
-    size: int = 50,
+    size: int = 50, sort: str = "-last_seen", province: str | None = None,
+    source: str | None = None,
 ) -> CustomerPage:
-    """A page of customers (newest first), optionally matching a search text."""
+    """A page of customers, filtered by search text, province and channel, sorted."""
     query = select(Customer).where(Customer.status == "active")
     if q and q.strip():
         query = query.where(_search_filter(q))  # type: ignore[arg-type]
+    if province:
+        query = query.where(Customer.province == province)
+    if source:
+        query = query.where(Customer.id.in_(
+            select(SourceIdentity.customer_id).where(SourceIdentity.source == source)))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     customers = list(session.scalars(
-        query.order_by(Customer.last_seen_at.desc().nulls_last(), Customer.id.desc())
-        .offset((page - 1) * size).limit(size)))
+        query.order_by(*SORTS[sort]).offset((page - 1) * size).limit(size)))
     ids = [c.id for c in customers]
     sources: dict[int, list[str]] = {}
     for customer_id, source in session.execute(

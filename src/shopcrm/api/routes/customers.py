@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,9 +13,26 @@ from shopcrm.accounts.service import Principal
 from shopcrm.api.deps import ContextDep, SessionDep, require
 from shopcrm.api.schemas import CustomerList, CustomerPublic
 from shopcrm.customers.present import present_row
-from shopcrm.customers.queries import list_customers
+from shopcrm.customers.queries import SORTS, list_customers
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+
+
+
+class CustomerSort(StrEnum):
+    """The orders :data:`shopcrm.customers.queries.SORTS` knows."""
+
+    LAST_SEEN_DESC = "-last_seen"
+    LAST_SEEN = "last_seen"
+    FIRST_SEEN_DESC = "-first_seen"
+    FIRST_SEEN = "first_seen"
+    NAME = "name"
+    NAME_DESC = "-name"
+    ID = "id"
+    ID_DESC = "-id"
+
+
+assert {s.value for s in CustomerSort} == set(SORTS)
 
 
 @router.get("", response_model=CustomerList)
@@ -24,10 +42,16 @@ def customers(
     principal: Annotated[Principal, require(Permission.VIEW_CUSTOMERS)],
     q: Annotated[str | None, Query(max_length=200, description="name, phone, e-mail, buyer ID")]
     = None,
+    province: Annotated[str | None, Query(max_length=32, description="e.g. 浙江省")] = None,
+    source: Annotated[str | None, Query(max_length=32, description="taobao, jd, pdd, …")]
+    = None,
+    sort: Annotated[CustomerSort, Query(description="a leading '-' sorts descending")]
+    = CustomerSort.LAST_SEEN_DESC,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CustomerList:
-    result = list_customers(session, context.warehouse, q=q, page=page, size=size)
+    result = list_customers(session, context.warehouse, q=q, page=page, size=size,
+                            sort=sort.value, province=province, source=source)
     return CustomerList(
         items=[CustomerPublic(**asdict(present_row(item, principal))) for item in result.items],
         total=result.total, page=result.page, size=result.size,
