@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
+from shopcrm.ingest.clean import widen
 from shopcrm.ingest.formats.base import FormatSpec, Grain
 
 
@@ -53,17 +54,19 @@ def assemble(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
         final = (f"CASE WHEN _own IS NULL AND order_id IS NOT NULL AND {bad_line} IS NOT NULL "
                  f"THEN 'order ' || order_id || ' rejected because of line ' || {bad_line} "
                  "ELSE _own END")
+    narrow = [r[0] for r in con.execute("DESCRIBE clean").fetchall() if r[0] != "_problems"]
     con.execute(
         f"""
         CREATE OR REPLACE TABLE checked AS
         WITH k AS (SELECT * EXCLUDE (_problems), _problems, ({identity}) AS identity_key
-                   FROM clean),
+                   FROM clean_v),
         o AS (SELECT * EXCLUDE (_problems),
                      nullif(concat_ws('; ', _problems, {extra}), '') AS _own
               FROM k)
-        SELECT * EXCLUDE (_own), {final} AS _problems FROM o
+        SELECT {', '.join(narrow)}, identity_key, {final} AS _problems FROM o
         """
     )
+    widen(con, "checked", "checked_v")
     con.execute(
         "CREATE OR REPLACE TABLE rejected AS SELECT _line, _problems AS reason "
         "FROM checked WHERE _problems IS NOT NULL"

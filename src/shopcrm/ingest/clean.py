@@ -83,7 +83,7 @@ def build_clean(con: duckdb.DuckDBPyConnection, spec: FormatSpec, match: HeaderM
         "refund_m AS refund_amount",
     ]
     replaced = {"status", "refund_amount"}
-    keep = [f for f in FIELD_KINDS if f not in replaced]
+    keep = [f for f in FIELD_KINDS if f in mapped and f not in replaced]
     con.execute(
         f"""
         CREATE OR REPLACE TABLE clean AS
@@ -99,11 +99,27 @@ def build_clean(con: duckdb.DuckDBPyConnection, spec: FormatSpec, match: HeaderM
                    ({refund_sql}) AS refund_m, ({first_sql}) AS _first
             FROM t
         )
-        SELECT {LINE_COLUMN}, {', '.join(keep)}, {', '.join(outputs)}, status_raw, _first,
+        SELECT {LINE_COLUMN}, {''.join(k + ', ' for k in keep)}{', '.join(outputs)},
+               status_raw, _first,
                {problems_sql} AS _problems
         FROM s
         """
     )
+    widen(con, "clean", "clean_v")
+
+
+def widen(con: duckdb.DuckDBPyConnection, table: str, view: str) -> None:
+    """View ``view``: ``table`` plus a typed NULL column for every canonical field it lacks.
+
+    Intermediate tables hold only the fields the file maps (copying 60 mostly-empty
+    columns three times cost seconds per million rows); later SQL reads the view and
+    may name any canonical field.
+    """
+    present = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    absent = [f"CAST(NULL AS {SQL_TYPES[kind]}) AS {field}"
+              for field, kind in FIELD_KINDS.items() if field not in present]
+    con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT *{''.join(', ' + a for a in absent)} "
+                f"FROM {table}")
 
 
 def _status_sql(con: duckdb.DuckDBPyConnection, spec: FormatSpec, column: str | None) -> str:

@@ -238,7 +238,7 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
 
 def _normalise_event_types(con: duckdb.DuckDBPyConnection) -> None:
     raws = [r[0] for r in con.execute(
-        "SELECT DISTINCT event_type FROM clean WHERE event_type IS NOT NULL").fetchall()]
+        "SELECT DISTINCT event_type FROM clean_v WHERE event_type IS NOT NULL").fetchall()]
     mapped = []
     for raw in raws:
         key = header_key(raw).replace("-", "_")
@@ -292,9 +292,9 @@ def _write_facts(con: duckdb.DuckDBPyConnection, context: AppContext, spec: Form
     elif spec.grain is Grain.EVENTS:
         before = _scalar(con, "SELECT count(*) FROM good")
         con.execute(
-            "CREATE OR REPLACE TABLE good AS SELECT * FROM good "
-            "QUALIFY row_number() OVER (PARTITION BY coalesce(source, ''), "
-            "coalesce(event_id, CAST(_line AS VARCHAR)) ORDER BY _line) = 1")
+            "CREATE OR REPLACE TABLE good_t AS SELECT t.* FROM good_t t JOIN good g USING (_line) "
+            "QUALIFY row_number() OVER (PARTITION BY coalesce(g.source, ''), "
+            "coalesce(g.event_id, CAST(_line AS VARCHAR)) ORDER BY _line) = 1")
         within_file = before - _scalar(con, "SELECT count(*) FROM good")
         stage_and_write(EVENTS, events_sql(spec), count=True)
         report.duplicates += within_file

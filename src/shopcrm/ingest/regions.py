@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from shopcrm.ingest.clean import widen
 from shopcrm.ingest.formats.base import FormatSpec
 from shopcrm.ingest.normalize import normalize_province, split_cn_address
 
@@ -21,7 +22,7 @@ def build_good(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
     """Create ``good`` from ``checked``: passing rows plus region columns."""
     if spec.address_mode == "full":
         addresses = [r[0] for r in con.execute(
-            f"SELECT DISTINCT address FROM checked c WHERE {GOOD} AND address IS NOT NULL"
+            f"SELECT DISTINCT address FROM checked_v c WHERE {GOOD} AND address IS NOT NULL"
         ).fetchall()]
         parts = [split_cn_address(a) for a in addresses]
         _register(con, "_regions", {
@@ -33,12 +34,15 @@ def build_good(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
             "r_postcode": [p.postcode for p in parts],
         })
         con.execute(
-            f"CREATE OR REPLACE TABLE good AS SELECT c.*, g.r_province, g.r_city, g.r_district, "
-            f"g.r_detail, g.r_postcode FROM checked c LEFT JOIN _regions g ON c.address = g.k "
+            f"CREATE OR REPLACE TABLE good_t AS SELECT c.*, g.r_province, g.r_city, "
+            f"g.r_district, g.r_detail, g.r_postcode FROM checked c "
+            f"JOIN checked_v v USING (_line) LEFT JOIN _regions g ON v.address = g.k "
             f"WHERE {GOOD}")
+        widen(con, "good_t", "good")
         return
     rows = con.execute(
-        f"SELECT DISTINCT province, country FROM checked c WHERE {GOOD} AND province IS NOT NULL"
+        f"SELECT DISTINCT province, country FROM checked_v c WHERE {GOOD} "
+        "AND province IS NOT NULL"
     ).fetchall()
     names = [
         normalize_province(p) if (c is None or c.strip().lower() in CHINA) else p
@@ -47,10 +51,12 @@ def build_good(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
     _register(con, "_provinces", {
         "p": [r[0] for r in rows], "c": [r[1] for r in rows], "n": names})
     con.execute(
-        "CREATE OR REPLACE TABLE good AS SELECT c.*, coalesce(g.n, c.province) AS r_province, "
-        "c.city AS r_city, c.district AS r_district, c.street AS r_detail, "
-        "c.postcode AS r_postcode FROM checked c LEFT JOIN _provinces g "
-        f"ON c.province = g.p AND c.country IS NOT DISTINCT FROM g.c WHERE {GOOD}")
+        "CREATE OR REPLACE TABLE good_t AS SELECT c.*, coalesce(g.n, v.province) AS r_province, "
+        "v.city AS r_city, v.district AS r_district, v.street AS r_detail, "
+        "v.postcode AS r_postcode FROM checked c JOIN checked_v v USING (_line) "
+        "LEFT JOIN _provinces g "
+        f"ON v.province = g.p AND v.country IS NOT DISTINCT FROM g.c WHERE {GOOD}")
+    widen(con, "good_t", "good")
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, list[object]]) -> None:
