@@ -7,7 +7,9 @@ DEMO_CUSTOMERS ?= 20000
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test bench serve lint venv clean-data
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test bench serve lint venv clean-data browser-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +22,15 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/shopcrm demo --customers $(DEMO_CUSTOMERS) --host $(HOST) --port $(PORT)
 
-## make test: every test, on SQLite and PostgreSQL, DuckDB
-test: venv
+## browser-deps: Debian's Chromium and a CJK font for the Playwright tests (never `playwright install`)
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-wqy-microhei >/dev/null 2>&1; then \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; \
+	fi
+
+## make test: every test, on SQLite and PostgreSQL, DuckDB, and in Chromium
+test: venv browser-deps
 	$(BIN)/python -m pytest -q
 
 ## make bench: benchmarks with same-run baselines; figures go to docs/benchmarks.md

@@ -183,3 +183,14 @@ def test_custom_role(admin: TestClient, anonymous: TestClient) -> None:
     assert login.status_code == 303
     assert anonymous.get("/api/v1/audit").status_code == 200
     assert anonymous.get("/api/v1/customers").status_code == 403
+
+
+def test_forbidden_page_is_a_page_and_htmx_is_redirected(
+        anonymous: TestClient, browser_login: Callable[..., None]) -> None:
+    htmx = anonymous.get("/customers?q=x", headers={"hx-request": "true"})
+    assert htmx.status_code == 401 and htmx.headers["hx-redirect"].startswith("/login?next=")
+    browser_login(anonymous, "agent")
+    page = anonymous.get("/settings", headers={"accept": "text/html"})
+    assert page.status_code == 403
+    assert "text/html" in page.headers["content-type"]
+    assert "Not allowed" in page.text or "不允许访问" in page.text

@@ -58,9 +58,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NotAuthenticated)
     async def _unauthenticated(request: Request, exc: NotAuthenticated) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        login = f"/login?next={quote(target, safe='')}"
+        if request.headers.get("hx-request"):
+            # An HTMX call after the session expired: send the whole page to the login.
+            return Response(status_code=401, headers={"HX-Redirect": login})
         if _wants_page(request):
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+            return RedirectResponse(login, status_code=303)
         response = problem(401, "Unauthorized", "sign in or send an API key "
                            "(Authorization: Bearer shk_…)", instance=request.url.path)
         response.headers["WWW-Authenticate"] = 'Bearer realm="shopcrm"'
@@ -68,6 +72,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        if _wants_page(request) and not request.headers.get("hx-request"):
+            from shopcrm.web.routes import error_page  # the web layer renders pages
+
+            return error_page(request, status_code=403, error="forbidden")
         return problem(403, "Forbidden", str(exc), instance=request.url.path)
 
     @app.exception_handler(ImportFileError)

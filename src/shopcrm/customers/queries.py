@@ -40,11 +40,16 @@ class CustomerPage:
     size: int
 
 
+def _escape_like(text: str) -> str:
+    """A search for '%' finds a literal percent sign, not everyone."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _search_filter(q: str) -> object:
     text = q.strip()
     phone = normalize_phone(text)
     conditions = [
-        Customer.name.like(f"{text}%"),
+        Customer.name.like(_escape_like(text) + "%", escape="\\"),
         Customer.email == text.lower(),
         Customer.id.in_(select(SourceIdentity.customer_id).where(
             SourceIdentity.external_id.in_([text, f"email:{text.lower()}"]))),

@@ -90,8 +90,8 @@ def warehouse_rows(
     facts = warehouse.table(table)
     mine = facts.filter(facts.customer_id == customer_id)
     keep = [c for c in mine.columns if c not in _INTERNAL_COLUMNS]
-    rows: list[dict[str, Any]] = mine.select(*keep).order_by(list(order_by)).to_pyarrow() \
-        .to_pylist()
+    rows: list[dict[str, Any]] = warehouse.execute(
+        mine.select(*keep).order_by(list(order_by))).to_pylist()
     return rows
 
 

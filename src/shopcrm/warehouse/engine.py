@@ -95,8 +95,13 @@ class Warehouse:
         raw("DROP TABLE _incoming")
 
     def table(self, name: str) -> ir.Table:
-        """The current version of every row of a fact table."""
-        return self.con.table(name)
+        """The current version of every row of a fact table.
+
+        Looking a table up queries the connection (its schema), so it takes the lock
+        like :meth:`execute`: one DuckDB connection serves every request thread.
+        """
+        with self._lock:
+            return self.con.table(name)
 
     def execute(self, expr: ir.Table | ir.Scalar | ir.Column) -> Any:
         """Run an expression on the shared connection (one query at a time)."""
@@ -108,7 +113,8 @@ class Warehouse:
         files = self.facts.committed_files(name)
         if not files:
             return ibis.memtable(arrow_schema(FACT_TABLES[name]).empty_table())
-        return self.con.read_parquet([str(f) for f in files])
+        with self._lock:
+            return self.con.read_parquet([str(f) for f in files])
 
     def close(self) -> None:
         with self._lock:
