@@ -194,3 +194,32 @@ def test_forbidden_page_is_a_page_and_htmx_is_redirected(
     assert page.status_code == 403
     assert "text/html" in page.headers["content-type"]
     assert "Not allowed" in page.text or "不允许访问" in page.text
+
+
+def test_change_role_deactivate_and_reset_password(admin: TestClient, anonymous: TestClient,
+                                                   browser_login: Callable[..., None]) -> None:
+    users = {u["username"]: u for u in admin.get("/api/v1/users").json()}
+    analyst = users["analyst"]["id"]
+    browser_login(anonymous, "analyst")
+    assert anonymous.get("/api/v1/kpis/monthly").status_code == 200
+
+    demoted = admin.patch(f"/api/v1/users/{analyst}", json={"role": "agent"})
+    assert demoted.status_code == 200 and demoted.json()["role"] == "agent"
+    # the role change signed the analyst out everywhere
+    assert anonymous.get("/api/v1/kpis/monthly").status_code == 401
+
+    assert admin.patch(f"/api/v1/users/{analyst}", json={"is_active": False}).status_code == 200
+    refused = anonymous.post("/login", data={"username": "analyst",
+                                             "password": "correct horse battery"})
+    assert refused.status_code == 401
+    reset = admin.patch(f"/api/v1/users/{analyst}",
+                        json={"is_active": True, "password": "a brand new secret"})
+    assert reset.status_code == 200
+    browser_login(anonymous, "analyst", "a brand new secret")
+
+    only_admin = users["admin"]["id"]
+    last = admin.patch(f"/api/v1/users/{only_admin}", json={"role": "agent"})
+    assert last.status_code == 422 and "last active admin" in last.json()["detail"]
+    assert admin.patch("/api/v1/users/999999", json={"is_active": False}).status_code == 404
+    changes = admin.get("/api/v1/audit", params={"action": "user.update"}).json()
+    assert changes["total"] == 3

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shopcrm.accounts.permissions import Permission
-from shopcrm.store.models import AuditEntry, Role, User
+from shopcrm.store.models import ApiKey, AuditEntry, Role, User
 
 _ORDER = {p.value: i for i, p in enumerate(Permission)}
 
@@ -74,3 +74,9 @@ def audit_facets(session: Session) -> AuditFacets:
     outcomes = session.scalars(
         select(AuditEntry.outcome).distinct().order_by(AuditEntry.outcome))
     return AuditFacets(actions=list(actions), outcomes=list(outcomes))
+
+
+def list_api_keys(session: Session, *, user_id: int) -> list[ApiKey]:
+    """A user's API keys (hashes never leave the store), oldest first."""
+    return list(session.scalars(
+        select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id)))

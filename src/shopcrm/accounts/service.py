@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shopcrm.accounts import audit
@@ -232,3 +232,60 @@ def resolve_api_key(session: Session, *, key: str, now: datetime) -> Principal |
     if record.last_used_at is None or now - _aware(record.last_used_at) > timedelta(minutes=1):
         record.last_used_at = now
     return _principal(session, user, "api_key", scopes=list(record.scopes))
+
+
+def update_user(session: Session, *, user_id: int, now: datetime, actor: audit.Actor,
+                role: str | None = None, is_active: bool | None = None,
+                display_name: str | None = None, password: str | None = None) -> User:
+    """Change a user's role, activity, name or password; each change is audited.
+
+    Deactivating or re-roling signs the user out everywhere (their sessions are removed),
+    so a removed permission takes effect at once. The last active admin cannot be
+    demoted or deactivated: an install must never lock itself out.
+    """
+    user = session.get(User, user_id)
+    if user is None:
+        raise AccountError(f"no user {user_id}")
+    changes: dict[str, object] = {}
+    admin = session.scalar(select(Role).where(Role.name == "admin"))
+    if role is not None:
+        found = session.scalar(select(Role).where(Role.name == role))
+        if found is None:
+            raise AccountError(f"no role named {role!r}")
+        if found.id != user.role_id:
+            if admin is not None and user.role_id == admin.id:
+                _keep_an_admin(session, user, admin)
+            changes["role"] = role
+            user.role_id = found.id
+    if is_active is not None and is_active != user.is_active:
+        if not is_active and admin is not None and user.role_id == admin.id:
+            _keep_an_admin(session, user, admin)
+        changes["is_active"] = is_active
+        user.is_active = is_active
+    if display_name is not None and display_name != user.display_name:
+        changes["display_name"] = display_name
+        user.display_name = display_name
+    if password is not None:
+        try:
+            user.password_hash = hash_password(password)
+        except ValueError as exc:
+            raise AccountError(str(exc)) from exc
+        user.failed_logins = 0
+        user.locked_until = None
+        changes["password"] = "reset"
+    if {"role", "is_active", "password"} & set(changes):
+        for web in session.scalars(select(WebSession).where(WebSession.user_id == user.id)):
+            session.delete(web)
+    if changes:
+        audit.record(session, actor, "user.update", at=now, target_type="user",
+                     target_id=str(user.id), details={"username": user.username, **changes})
+    session.flush()
+    return user
+
+
+def _keep_an_admin(session: Session, user: User, admin: Role) -> None:
+    others = session.scalar(
+        select(func.count()).select_from(User).where(
+            User.role_id == admin.id, User.is_active.is_(True), User.id != user.id)) or 0
+    if others == 0:
+        raise AccountError("this is the last active admin: make someone else admin first")

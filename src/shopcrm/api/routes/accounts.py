@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from shopcrm.accounts import audit
 from shopcrm.accounts.permissions import Permission
+from shopcrm.accounts.queries import list_api_keys, list_roles, list_users
 from shopcrm.accounts.service import (
     AccountError,
     Principal,
@@ -18,9 +18,10 @@ from shopcrm.accounts.service import (
     create_role,
     create_user,
     revoke_api_key,
+    update_user,
 )
 from shopcrm.api.deps import ContextDep, SessionDep, client_actor, require
-from shopcrm.store.models import ApiKey, Role, User
+from shopcrm.store.models import ApiKey
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 MAX_ID = 2**63 - 1
@@ -61,11 +62,36 @@ class UserPublic(BaseModel):
 @router.get("/users", response_model=list[UserPublic])
 def users(session: SessionDep,
           _: Annotated[Principal, require(Permission.MANAGE_USERS)]) -> list[UserPublic]:
-    roles = {r.id: r.name for r in session.scalars(select(Role))}
-    return [UserPublic(id=u.id, username=u.username, display_name=u.display_name,
-                       role=roles.get(u.role_id, ""), is_active=u.is_active,
-                       last_login_at=u.last_login_at)
-            for u in session.scalars(select(User).order_by(User.id))]
+    return [UserPublic(id=u.id, username=u.username, display_name=u.display_name, role=u.role,
+                       is_active=u.is_active, last_login_at=u.last_login_at)
+            for u in list_users(session)]
+
+
+class UserUpdate(BaseModel):
+    role: str | None = Field(default=None, min_length=1, max_length=64)
+    is_active: bool | None = None
+    display_name: str | None = Field(default=None, max_length=200)
+    password: str | None = Field(default=None, min_length=8, max_length=200)
+
+
+@router.patch("/users/{user_id}", response_model=UserPublic)
+def change_user(user_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: UserUpdate,
+                request: Request, context: ContextDep,
+                principal: Annotated[Principal, require(Permission.MANAGE_USERS)]
+                ) -> UserPublic:
+    with context.sessions.begin() as session:
+        try:
+            update_user(session, user_id=user_id, now=context.clock.now(),
+                        actor=client_actor(request, principal), role=body.role,
+                        is_active=body.is_active, display_name=body.display_name,
+                        password=body.password)
+        except AccountError as exc:
+            status = 404 if str(exc).startswith("no user") else 422
+            raise HTTPException(status, str(exc)) from exc
+        row = next(u for u in list_users(session) if u.id == user_id)
+        return UserPublic(id=row.id, username=row.username, display_name=row.display_name,
+                          role=row.role, is_active=row.is_active,
+                          last_login_at=row.last_login_at)
 
 
 @router.post("/users", response_model=UserPublic, status_code=201)
@@ -104,7 +130,7 @@ def roles(session: SessionDep,
           _: Annotated[Principal, require(Permission.MANAGE_USERS)]) -> list[RolePublic]:
     return [RolePublic(id=r.id, name=r.name, permissions=list(r.permissions), builtin=r.builtin,
                        description=r.description)
-            for r in session.scalars(select(Role).order_by(Role.id))]
+            for r in list_roles(session)]
 
 
 @router.post("/roles", response_model=RolePublic, status_code=201)
@@ -146,8 +172,8 @@ class ApiKeyCreated(ApiKeyPublic):
 @router.get("/api-keys", response_model=list[ApiKeyPublic])
 def api_keys(session: SessionDep,
              principal: Annotated[Principal, require(None)]) -> list[ApiKeyPublic]:
-    query = select(ApiKey).where(ApiKey.user_id == principal.user_id).order_by(ApiKey.id)
-    return [ApiKeyPublic.model_validate(k, from_attributes=True) for k in session.scalars(query)]
+    return [ApiKeyPublic.model_validate(k, from_attributes=True)
+            for k in list_api_keys(session, user_id=principal.user_id)]
 
 
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=201)
