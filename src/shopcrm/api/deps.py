@@ -8,7 +8,7 @@ does not, unless it is listed in :data:`PUBLIC_PATHS`.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -128,5 +128,3 @@ def declared_permission(dependant: Any) -> str | None:
             return nested
     return None
 
-
-PrincipalCall = Callable[[Request], Awaitable[Principal]]

@@ -124,9 +124,3 @@ class Warehouse:
             self._signature = None
             self._loaded = set()
 
-
-def current_versions(t: ir.Table, table: FactTable) -> ir.Table:
-    """Keep, per version key, the rows of the newest batch (all lines of an order)."""
-    newest = t.batch_id.max().over(group_by=[t[k] for k in table.version_key])
-    return t.filter(t.batch_id == newest)
-
