@@ -103,3 +103,36 @@ def context(make_context: Callable[..., AppContext], store_url: str) -> AppConte
 def sqlite_context(make_context: Callable[..., AppContext]) -> AppContext:
     """An application context on SQLite only (for tests of pure ingest behaviour)."""
     return make_context()
+
+
+TEST_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def role_client() -> Callable[..., object]:
+    """``role_client(context, role)``: a TestClient authenticated by an API key carrying
+    all of the role's permissions; the role's user (password ``TEST_PASSWORD``) is
+    created on first use — password hashing is deliberately slow."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from shopcrm.accounts import audit
+    from shopcrm.accounts.permissions import BUILTIN_ROLES
+    from shopcrm.accounts.service import create_api_key, create_user
+    from shopcrm.api.app import create_app
+    from shopcrm.store.models import User
+
+    def make(context: AppContext, role: str) -> TestClient:
+        with context.sessions.begin() as session:
+            user = session.scalars(select(User).where(User.username == role)).one_or_none()
+            if user is None:
+                user = create_user(session, username=role, password=TEST_PASSWORD, role=role,
+                                   now=context.clock.now())
+            key = create_api_key(session, user_id=user.id, name="tests",
+                                 scopes=sorted(p.value for p in BUILTIN_ROLES[role]),
+                                 now=context.clock.now(), actor=audit.SYSTEM).key
+        client = TestClient(create_app(context), raise_server_exceptions=False)
+        client.headers["Authorization"] = f"Bearer {key}"
+        return client
+
+    return make

@@ -7,9 +7,8 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from shopcrm.accounts import audit
 from shopcrm.accounts.permissions import BUILTIN_ROLES
-from shopcrm.accounts.service import create_api_key, create_user
+from shopcrm.accounts.service import create_user
 from shopcrm.api.app import create_app
 from shopcrm.context import AppContext
 
@@ -31,24 +30,11 @@ def anonymous(app_context: AppContext) -> TestClient:
 
 
 @pytest.fixture
-def client_for(app_context: AppContext) -> Callable[[str], TestClient]:
+def client_for(app_context: AppContext,
+               role_client: Callable[[AppContext, str], TestClient]
+               ) -> Callable[[str], TestClient]:
     """A client authenticated by an API key carrying all of the role's permissions."""
-
-    def make(role: str) -> TestClient:
-        from sqlalchemy import select
-
-        from shopcrm.store.models import User
-
-        with app_context.sessions.begin() as session:
-            user = session.scalars(select(User).where(User.username == role)).one()
-            key = create_api_key(session, user_id=user.id, name="tests",
-                                 scopes=sorted(p.value for p in BUILTIN_ROLES[role]),
-                                 now=app_context.clock.now(), actor=audit.SYSTEM).key
-        client = TestClient(create_app(app_context), raise_server_exceptions=False)
-        client.headers["Authorization"] = f"Bearer {key}"
-        return client
-
-    return make
+    return lambda role: role_client(app_context, role)
 
 
 @pytest.fixture

@@ -10,13 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from shopcrm.accounts import audit
-from shopcrm.accounts.permissions import BUILTIN_ROLES
-from shopcrm.accounts.service import create_api_key, create_user
 from shopcrm.api.app import create_app
 from shopcrm.context import AppContext
 from shopcrm.ingest.service import import_file
-from shopcrm.store.models import SourceIdentity, User
+from shopcrm.store.models import SourceIdentity
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SHOP_FILES = (
@@ -72,21 +69,8 @@ def anonymous(app_context: AppContext) -> TestClient:
 
 
 @pytest.fixture
-def client_for(app_context: AppContext) -> Callable[[str], TestClient]:
-    """A client authenticated by an API key carrying all of the role's permissions
-    (the role's user is created on first use: password hashing is deliberately slow)."""
-
-    def make(role: str) -> TestClient:
-        with app_context.sessions.begin() as session:
-            user = session.scalars(select(User).where(User.username == role)).one_or_none()
-            if user is None:
-                user = create_user(session, username=role, password=PASSWORD, role=role,
-                                   now=app_context.clock.now())
-            key = create_api_key(session, user_id=user.id, name="tests",
-                                 scopes=sorted(p.value for p in BUILTIN_ROLES[role]),
-                                 now=app_context.clock.now(), actor=audit.SYSTEM).key
-        client = TestClient(create_app(app_context), raise_server_exceptions=False)
-        client.headers["Authorization"] = f"Bearer {key}"
-        return client
-
-    return make
+def client_for(app_context: AppContext,
+               role_client: Callable[[AppContext, str], TestClient]
+               ) -> Callable[[str], TestClient]:
+    """A client authenticated by an API key carrying all of the role's permissions."""
+    return lambda role: role_client(app_context, role)
