@@ -28,7 +28,8 @@ from shopcrm.privacy.consents import (
 )
 from shopcrm.privacy.rules import Channel, Purpose, Status, may_contact
 from shopcrm.store import migrate
-from shopcrm.store.models import Base, Consent
+from shopcrm.store.models import Consent
+from shopcrm.store.schema import Base
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 CustomerOf = Callable[[AppContext, str, str], int]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from shopcrm.store.models import Base
+from shopcrm.store.schema import Base
 
 config = context.config
 engine = config.attributes["engine"]

@@ -1,0 +1,12 @@
+"""The whole operational schema: every capability's models registered on one ``Base``.
+
+Core tables live in ``store/models.py``; a capability with tables of its own keeps
+them in ``<capability>/models.py`` and adds one import line here, so Alembic's
+autogenerate and the schema-drift test see every table.
+"""
+
+from __future__ import annotations
+
+from shopcrm.store.models import Base
+
+__all__ = ["Base"]
