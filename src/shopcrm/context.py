@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopcrm.clock import Clock, SystemClock
+from shopcrm.identity.customer_map import customer_map
 from shopcrm.settings import Settings
 from shopcrm.store import migrate
 from shopcrm.store.db import make_engine, make_session_factory
@@ -55,7 +56,7 @@ def build_context(
         engine=engine,
         sessions=sessions,
         facts=facts,
-        warehouse=Warehouse(facts),
+        warehouse=Warehouse(facts, customer_map=customer_map(sessions)),
         clock=clock or SystemClock(),
     )
     if migrate_db:

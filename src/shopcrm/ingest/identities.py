@@ -85,11 +85,13 @@ def collect_identities(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> Iden
     if spec.grain in (Grain.ITEMS, Grain.PRODUCTS):
         return IdentityBatch([])
     _aggregate(con, spec)
-    _lookup_table(con, "_phones", _distinct(con, "phone_unmasked", "phone2_unmasked", "phone",
-                                            "phone2"), _phone_columns)
+    # Look-ups cover every value of the file (not only the newest per identity), so the
+    # identifier keys of older orders are normalised too.
+    _lookup_table(con, "_phones", _distinct(con, "phone", "phone2"), _phone_columns)
     _lookup_table(con, "_emails", _distinct(con, "email"), _email_columns)
     names = con.execute(
-        "SELECT DISTINCT name, first_name, last_name FROM _ident").fetchall()
+        "SELECT DISTINCT name, first_name, last_name FROM good "
+        "WHERE identity_key IS NOT NULL").fetchall()
     _register(con, "_names", {
         "name": [n[0] for n in names], "first_name": [n[1] for n in names],
         "last_name": [n[2] for n in names],
@@ -159,7 +161,8 @@ def _aggregate(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
 
 
 def _distinct(con: duckdb.DuckDBPyConnection, *columns: str) -> list[str]:
-    union = " UNION ".join(f"SELECT {c} AS v FROM _ident" for c in columns)
+    union = " UNION ".join(
+        f"SELECT {c} AS v FROM good WHERE identity_key IS NOT NULL" for c in columns)
     return [r[0] for r in con.execute(
         f"SELECT DISTINCT v FROM ({union}) WHERE v IS NOT NULL").fetchall()]
 

@@ -26,6 +26,10 @@ class ImportReport:
     sample_rejects: list[tuple[int, str]] = field(default_factory=list)
     unused_columns: list[str] = field(default_factory=list)
     message: str | None = None
+    touched_identities: list[int] = field(default_factory=list)
+    """Identities this import created or changed (identity resolution looks at them)."""
+    resolution: dict[str, object] | None = None
+    """What the identity resolution after the import did."""
 
     @property
     def ok(self) -> bool:
@@ -50,4 +54,5 @@ class ImportReport:
             "sample_rejects": [{"line": ln, "reason": r} for ln, r in self.sample_rejects],
             "unused_columns": self.unused_columns,
             "message": self.message,
+            "resolution": self.resolution,
         }

@@ -20,8 +20,10 @@ def import_file(
     *,
     mapping: Path | None = None,
     progress: Progress | None = None,
+    resolve_identities: bool = True,
 ) -> ImportReport:
-    """Import ``path`` as ``format_name`` ('generic' needs a mapping file)."""
+    """Import ``path`` as ``format_name`` ('generic' needs a mapping file), then link
+    the records it brought to the customers they belong to."""
     spec = None
     if format_name == "generic" or mapping is not None:
         from shopcrm.ingest.generic import load_mapping
@@ -31,7 +33,14 @@ def import_file(
             from shopcrm.ingest.errors import ImportFileError
 
             raise ImportFileError("the generic format needs a column mapping: --mapping FILE")
-    return run_import(context, format_name, path, spec=spec, progress=progress)
+    report = run_import(context, format_name, path, spec=spec, progress=progress)
+    if resolve_identities:
+        from shopcrm.identity.service import resolve_after_import
+
+        if progress is not None:
+            progress("resolving identities")
+        resolve_after_import(context, report)
+    return report
 
 
 def recent_batches(context: AppContext, *, limit: int = 20) -> list[ImportBatch]:

@@ -54,6 +54,8 @@ class Customer(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    merged_into: Mapped[int | None] = mapped_column(BigInteger)
+    """Set while the customer is merged into another (status ``merged``)."""
     name: Mapped[str | None] = mapped_column(String(200), index=True)
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
     email: Mapped[str | None] = mapped_column(String(320), index=True)

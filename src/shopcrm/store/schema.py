@@ -7,6 +7,7 @@ autogenerate and the schema-drift test see every table.
 
 from __future__ import annotations
 
+from shopcrm.identity import models as _identity  # noqa: F401
 from shopcrm.store.models import Base
 
 __all__ = ["Base"]

@@ -12,6 +12,8 @@ so the same definitions can later run on Spark or PostgreSQL.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,20 @@ def _listing(files: list[Path]) -> str:
     return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
 
 
+@dataclass(frozen=True)
+class CustomerMap:
+    """Where the current identity → customer mapping comes from (the operational store).
+
+    Facts carry the identity ID and the customer ID of import time; merges change the
+    customer later, so the reader re-maps ``customer_id`` whenever ``version`` moves.
+    ``remapped`` gives (identity_id, customer_id) for every identity whose customer is
+    not the identity itself.
+    """
+
+    version: Callable[[], int]
+    remapped: Callable[[], pa.Table]
+
+
 class Warehouse:
     """An Ibis DuckDB connection holding the current version of every fact table.
 
@@ -47,8 +63,11 @@ class Warehouse:
     loading a batch reads only that batch's files.
     """
 
-    def __init__(self, facts: FactStore, *, memory_limit: str = "2GB") -> None:
+    def __init__(self, facts: FactStore, *, memory_limit: str = "2GB",
+                 customer_map: CustomerMap | None = None) -> None:
         self.facts = facts
+        self.customer_map = customer_map
+        self._map_version: int | None = None
         self._memory_limit = memory_limit
         self._con: Any = None
         self._signature: tuple[str, ...] | None = None
@@ -68,20 +87,47 @@ class Warehouse:
                     self._con.create_table(table.name, obj=arrow_schema(table).empty_table(),
                                            overwrite=True)
             signature = self.facts.signature()
+            loaded = False
             if signature != self._signature:
-                self._load_new_batches()
+                loaded = self._load_new_batches()
                 self._signature = signature
+            if self.customer_map is not None:
+                version = self.customer_map.version()
+                if loaded or version != self._map_version:
+                    self._remap_customers()
+                    self._map_version = version
             return self._con
 
-    def _load_new_batches(self) -> None:
+    def _remap_customers(self) -> None:
+        """Point every fact at its identity's current customer (after merges, splits)."""
+        assert self.customer_map is not None
+        remapped = self.customer_map.remapped()
+        raw = self._con.raw_sql
+        self._con.con.register("_cmap_arrow", remapped)
+        raw("CREATE OR REPLACE TEMP TABLE _cmap AS SELECT * FROM _cmap_arrow")
+        self._con.con.unregister("_cmap_arrow")
+        for table in FACT_TABLES.values():
+            if "identity_id" not in table.column_names:
+                continue
+            name = table.name
+            raw(f"UPDATE {name} SET customer_id = identity_id WHERE identity_id IS NOT NULL "
+                f"AND customer_id IS DISTINCT FROM identity_id "
+                f"AND identity_id NOT IN (SELECT identity_id FROM _cmap)")
+            raw(f"UPDATE {name} SET customer_id = m.customer_id FROM _cmap m "
+                f"WHERE {name}.identity_id = m.identity_id "
+                f"AND {name}.customer_id IS DISTINCT FROM m.customer_id")
+        raw("DROP TABLE _cmap")
+
+    def _load_new_batches(self) -> bool:
         fresh = [m for m in self.facts.manifests() if m.batch_id not in self._loaded]
         if not fresh:
-            return
+            return False
         for table in FACT_TABLES.values():
             files = [self.facts.root / rel for m in fresh for rel in m.files(table.name)]
             if files:
                 self._apply(table, files)
         self._loaded.update(m.batch_id for m in fresh)
+        return True
 
     def _apply(self, table: FactTable, files: list[Path]) -> None:
         keys = ", ".join(table.version_key)
@@ -122,5 +168,6 @@ class Warehouse:
                 self._con.disconnect()
             self._con = None
             self._signature = None
+            self._map_version = None
             self._loaded = set()
 

@@ -1,0 +1,126 @@
+"""Identifier keys: every phone, e-mail and device each source record was seen with.
+
+An identity row keeps only the newest value of each attribute; identity resolution
+needs all of them (the buyer's own phone stays theirs after one order went to a parcel
+locker). Each key carries the name it came with, so a gift's receiver phone is not
+taken for the buyer's. Normalisation reuses the import's look-up tables (``_phones``,
+``_emails``, ``_names``), so a key costs no second pass over personal values.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import duckdb
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    and_,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from shopcrm.identity.models import IdentityKey
+from shopcrm.ingest.formats.base import FormatSpec, Grain
+from shopcrm.store.bulk import bulk_insert
+
+KEY_COLUMNS = ("identity_id", "kind", "value", "name_seen", "first_seen_at", "last_seen_at")
+TIMESTAMP_TEXT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def collect_keys(con: duckdb.DuckDBPyConnection, spec: FormatSpec
+                 ) -> list[tuple[int, str, str, str | None, str | None, str | None]]:
+    """One row per (identity, kind, value) of table ``good``; needs ``_idmap``."""
+    if spec.grain in (Grain.ITEMS, Grain.PRODUCTS):
+        return []
+    columns = {r[0] for r in con.execute("DESCRIBE good").fetchall()}
+    source = (f"coalesce(source, '{spec.source}')" if spec.grain is Grain.EVENTS
+              else f"'{spec.source}'")
+    first = " AND _first" if spec.grain is Grain.LINES else ""
+    device = "device_id" if "device_id" in columns else "CAST(NULL AS VARCHAR)"
+    ts = "coalesce(created_at, occurred_at)" if "occurred_at" in columns else "created_at"
+    values = [
+        "SELECT g.*, 'phone' AS kind, p.e164 AS value FROM g JOIN _phones p ON p.v = g.phone "
+        "WHERE p.e164 IS NOT NULL",
+        "SELECT g.*, 'phone', p.e164 FROM g JOIN _phones p ON p.v = g.phone2 "
+        "WHERE p.e164 IS NOT NULL",
+        "SELECT g.*, 'email', e.valid FROM g JOIN _emails e ON e.v = g.email "
+        "WHERE e.valid IS NOT NULL",
+        "SELECT g.*, 'device', left(g.device_id, 320) FROM g WHERE g.device_id IS NOT NULL",
+    ]
+    rows = con.execute(
+        f"""
+        WITH g AS (
+            SELECT {source} AS src, identity_key, name, first_name, last_name, phone, phone2,
+                   email, {device} AS device_id,
+                   CAST({ts} AT TIME ZONE 'UTC' AS TIMESTAMP) AS ts
+            FROM good WHERE identity_key IS NOT NULL{first}),
+        v AS ({' UNION ALL '.join(values)})
+        SELECT m.identity_id, v.kind, v.value,
+               arg_max(n."full", coalesce(v.ts, TIMESTAMP '1970-01-01'))
+                   FILTER (WHERE n."full" IS NOT NULL),
+               strftime(min(v.ts), '{TIMESTAMP_TEXT}'), strftime(max(v.ts), '{TIMESTAMP_TEXT}')
+        FROM v
+        JOIN _idmap m ON m.source = v.src AND m.identity_key = v.identity_key
+        LEFT JOIN _names n ON n.name IS NOT DISTINCT FROM v.name
+            AND n.first_name IS NOT DISTINCT FROM v.first_name
+            AND n.last_name IS NOT DISTINCT FROM v.last_name
+        GROUP BY ALL
+        ORDER BY 1, 2, 3
+        """
+    ).fetchall()
+    return [cast(tuple[int, str, str, str | None, str | None, str | None], tuple(r))
+            for r in rows]
+
+
+def upsert_keys(session: Session,
+                rows: list[tuple[int, str, str, str | None, str | None, str | None]]
+                ) -> set[int]:
+    """Add new keys, move ``last_seen_at``/``name_seen`` forward; returns the identities
+    that got a key they did not have (identity resolution looks at them again)."""
+    if not rows:
+        return set()
+    connection = session.connection()
+    stage = Table(
+        "stage_identity_keys", MetaData(),
+        Column("identity_id", BigInteger), Column("kind", String(16)),
+        Column("value", String(320)), Column("name_seen", String(200)),
+        Column("first_seen_at", DateTime(timezone=True)),
+        Column("last_seen_at", DateTime(timezone=True)),
+        prefixes=["TEMPORARY"],
+    )
+    stage.drop(connection, checkfirst=True)
+    stage.create(connection)
+    bulk_insert(connection, stage.name, KEY_COLUMNS, rows)
+    keys = cast(Table, IdentityKey.__table__)
+    same = and_(keys.c.identity_id == stage.c.identity_id, keys.c.kind == stage.c.kind,
+                keys.c.value == stage.c.value)
+    new = set(connection.scalars(
+        select(stage.c.identity_id).distinct().where(~exists().where(same))))
+    if new:
+        connection.execute(insert(keys).from_select(
+            list(KEY_COLUMNS),
+            select(*[stage.c[c] for c in KEY_COLUMNS]).where(~exists().where(same))))
+    later = or_(keys.c.last_seen_at.is_(None),
+                and_(stage.c.last_seen_at.is_not(None),
+                     stage.c.last_seen_at > keys.c.last_seen_at))
+    connection.execute(
+        update(keys).where(same, later).values(
+            last_seen_at=stage.c.last_seen_at,
+            name_seen=func.coalesce(stage.c.name_seen, keys.c.name_seen)))
+    earlier = and_(stage.c.first_seen_at.is_not(None),
+                   or_(keys.c.first_seen_at.is_(None),
+                       stage.c.first_seen_at < keys.c.first_seen_at))
+    connection.execute(update(keys).where(same, earlier).values(
+        first_seen_at=stage.c.first_seen_at))
+    stage.drop(connection)
+    return new
