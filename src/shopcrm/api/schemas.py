@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -84,3 +85,103 @@ class ImportBatchPublic(BaseModel):
     started_at: datetime
     finished_at: datetime | None
     message: str | None
+
+
+class IdentityPublic(BaseModel):
+    source: str
+    external_id: str
+    kind: str
+    name: str | None
+    phone: str | None
+    phone_masked: str | None
+    email: str | None
+    province: str | None
+    city: str | None
+    district: str | None
+    address_detail: str | None
+    tags: str | None
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+
+
+class AttributeSourcePublic(BaseModel):
+    field: str
+    value: Any
+    source: str
+    external_id: str
+    seen_at: datetime | None
+
+
+class RankedPublic(BaseModel):
+    name: str
+    count: int
+
+
+class FiguresPublic(BaseModel):
+    paid_orders: int
+    spend: Decimal
+    aov: Decimal | None
+    first_purchase: date | None
+    last_purchase: date | None
+    preferred_channel: str | None
+    channels: list[RankedPublic]
+    favourite_categories: list[RankedPublic]
+    favourite_brands: list[RankedPublic]
+    refunded: Decimal
+
+
+class OrderPublic(BaseModel):
+    source: str
+    order_id: str
+    status: str
+    created_at: datetime | None
+    day: date | None
+    paid_amount: Decimal
+    refund_amount: Decimal
+    item_count: int | None
+    store_name: str | None
+    province: str | None
+    city: str | None
+
+
+class OrderLinePublic(BaseModel):
+    order_id: str
+    sku: str | None
+    title: str | None
+    quantity: int | None
+    amount: Decimal
+
+
+class TimelineEntryPublic(BaseModel):
+    at: datetime | None
+    kind: str
+    source: str
+    detail: str | None
+    amount: Decimal | None
+
+
+class CustomerDetail(BaseModel):
+    """The 360° profile: who (with where each value comes from), how they are known on
+    each channel, what they bought and did, and the slots later capabilities fill."""
+
+    id: int
+    status: str
+    merged_into: int | None
+    name: str | None
+    phone: str | None
+    email: str | None
+    gender: str | None
+    birthday: date | None
+    province: str | None
+    city: str | None
+    district: str | None
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+    attribute_sources: list[AttributeSourcePublic]
+    identities: list[IdentityPublic]
+    figures: FiguresPublic | None
+    orders: list[OrderPublic]
+    orders_total: int
+    lines: list[OrderLinePublic]
+    timeline: list[TimelineEntryPublic]
+    slots: dict[str, Any]

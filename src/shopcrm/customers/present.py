@@ -8,7 +8,7 @@ from dataclasses import replace
 from shopcrm.accounts.masking import mask_address, mask_email, mask_name, mask_phone
 from shopcrm.accounts.permissions import Permission
 from shopcrm.accounts.service import Principal
-from shopcrm.customers.profile import CustomerProfile, IdentityRow
+from shopcrm.customers.profile import AttributeSource, CustomerProfile, IdentityRow
 from shopcrm.customers.queries import CustomerRow
 
 _PHONE_LIKE = re.compile(r"^\+?\d{7,15}$")
@@ -50,4 +50,14 @@ def present_customer(profile: CustomerProfile, principal: Principal) -> Customer
         return profile
     return replace(profile, name=mask_name(profile.name), phone=mask_phone(profile.phone),
                    email=mask_email(profile.email), birthday=None,
-                   identities=[present_identity(i, principal) for i in profile.identities])
+                   identities=[present_identity(i, principal) for i in profile.identities],
+                   attribute_sources=[_masked_source(a) for a in profile.attribute_sources])
+
+
+_MASKS = {"name": mask_name, "phone": mask_phone, "email": mask_email}
+
+
+def _masked_source(attribute: AttributeSource) -> AttributeSource:
+    mask = _MASKS.get(attribute.field)
+    return replace(attribute, value=mask(attribute.value) if mask else attribute.value,
+                   external_id=mask_external_id(attribute.external_id))

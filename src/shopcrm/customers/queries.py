@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from shopcrm.analytics.kpis import paid_orders
+from shopcrm.identity.models import IdentityKey
 from shopcrm.ingest.normalize import normalize_phone
 from shopcrm.store.models import Customer, SourceIdentity
 from shopcrm.warehouse.engine import Warehouse
@@ -45,7 +46,17 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _search_filter(q: str) -> object:
+def customers_by_order(warehouse: Warehouse, order_id: str) -> list[int]:
+    """Customers who placed an order with this number (any channel)."""
+    if len(order_id) < 4 or len(order_id) > 64:
+        return []
+    orders = warehouse.table("orders")
+    found = warehouse.execute(
+        orders.filter(orders.order_id == order_id).select("customer_id").distinct())
+    return [int(c) for c in found.column("customer_id").to_pylist() if c is not None]
+
+
+def _search_filter(q: str, by_order: list[int] | None = None) -> object:
     text = q.strip()
     phone = normalize_phone(text)
     conditions = [
@@ -58,6 +69,17 @@ def _search_filter(q: str) -> object:
         conditions.append(Customer.phone == phone.value)
         conditions.append(Customer.id.in_(
             select(SourceIdentity.customer_id).where(SourceIdentity.phone == phone.value)))
+        conditions.append(Customer.id.in_(
+            select(SourceIdentity.customer_id).join(
+                IdentityKey, IdentityKey.identity_id == SourceIdentity.id)
+            .where(IdentityKey.kind == "phone", IdentityKey.value == phone.value)))
+    if "@" in text:
+        conditions.append(Customer.id.in_(
+            select(SourceIdentity.customer_id).join(
+                IdentityKey, IdentityKey.identity_id == SourceIdentity.id)
+            .where(IdentityKey.kind == "email", IdentityKey.value == text.lower())))
+    if by_order:
+        conditions.append(Customer.id.in_(by_order))
     if text.isdigit():
         conditions.append(Customer.id == int(text))
     return or_(*conditions)
@@ -85,7 +107,8 @@ def list_customers(
     """A page of customers, filtered by search text, province and channel, sorted."""
     query = select(Customer).where(Customer.status == "active")
     if q and q.strip():
-        query = query.where(_search_filter(q))  # type: ignore[arg-type]
+        by_order = customers_by_order(warehouse, q.strip())
+        query = query.where(_search_filter(q, by_order))  # type: ignore[arg-type]
     if province:
         query = query.where(Customer.province == province)
     if source:

@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from shopcrm.accounts.audit import SYSTEM, Actor
+from shopcrm.customers.profile import PROFILE_FIELDS, SOURCE_TRUST
 from shopcrm.identity import followers, matching
 from shopcrm.identity.models import (
     IdentityKey,
@@ -65,12 +66,6 @@ log = logging.getLogger(__name__)
 
 KEY_PRIORITY = {"member": 1, "wechat": 1, "email": 2, "phone": 3, "device": 4}
 METHOD_STRENGTH = {"manual": 3, "key": 2, "probable": 1}
-PROFILE_FIELDS = ("name", "phone", "email", "province", "city", "district")
-SOURCE_TRUST = {"shopify": 1, "own": 1, "taobao": 2, "jd": 2, "woocommerce": 2, "pdd": 3}
-"""Survivorship tie-break: a shop's own customer records before marketplace orders,
-receivers last (a receiver may be someone the buyer sent a gift to)."""
-
-
 @dataclass(frozen=True)
 class ResolutionSettings:
     auto_threshold: float = 0.99

@@ -79,6 +79,7 @@ class SourceIdentity(Base):
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_source_identities_source_external"),
         Index("ix_source_identities_customer", "customer_id"),
+        Index("ix_source_identities_external_id", "external_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -6,13 +6,15 @@ from dataclasses import asdict
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import RedirectResponse
 
 from shopcrm.accounts.permissions import Permission
 from shopcrm.accounts.service import Principal
 from shopcrm.api.deps import ContextDep, SessionDep, require
-from shopcrm.api.schemas import CustomerList, CustomerPublic
-from shopcrm.customers.present import present_row
+from shopcrm.api.schemas import CustomerDetail, CustomerList, CustomerPublic
+from shopcrm.customers.present import present_customer, present_row
+from shopcrm.customers.profile import customer_profile
 from shopcrm.customers.queries import SORTS, list_customers
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
@@ -56,3 +58,20 @@ def customers(
         items=[CustomerPublic(**asdict(present_row(item, principal))) for item in result.items],
         total=result.total, page=result.page, size=result.size,
     )
+
+
+@router.get("/{customer_id}", response_model=CustomerDetail,
+            responses={307: {"description": "the customer was merged: see the survivor"},
+                       404: {"description": "no such customer"}})
+def customer(
+    customer_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="unified customer ID")],
+    context: ContextDep,
+    session: SessionDep,
+    principal: Annotated[Principal, require(Permission.VIEW_CUSTOMERS)],
+) -> CustomerDetail | RedirectResponse:
+    profile = customer_profile(session, context.warehouse, customer_id)
+    if profile is None:
+        raise HTTPException(404, f"customer {customer_id} does not exist")
+    if profile.status == "merged" and profile.merged_into:
+        return RedirectResponse(f"/api/v1/customers/{profile.merged_into}", status_code=307)
+    return CustomerDetail.model_validate(asdict(present_customer(profile, principal)))
