@@ -109,3 +109,23 @@ def test_export_of_unknown_customer(shop: AppContext) -> None:
     with shop.sessions() as session, pytest.raises(CustomerNotFound):
         export_customer(session, warehouse=shop.warehouse, customer_id=987654, actor=DPO,
                         now=shop.clock.now())
+
+
+def test_export_of_a_unified_customer_holds_every_channel(context: AppContext,
+                                                          customer_of: CustomerOf) -> None:
+    from tests.privacy.conftest import import_shop
+
+    shop = import_shop(context, resolve_identities=True)
+    ming = customer_of(shop, "shopify", "email:ming.wang@example.com")
+    assert customer_of(shop, "taobao", "tb_小明_1988") == ming
+    document = _export(shop, ming)
+    assert sorted((i["source"], i["external_id"]) for i in document["source_identities"]) == [
+        ("own", "7210448301122"), ("own", "email:ming.wang@example.com"),
+        ("shopify", "email:ming.wang@example.com"), ("taobao", "tb_小明_1988")]
+    assert {(k["kind"], k["value"]) for k in document["identity_keys"]} >= {
+        ("phone", "+8613812345678"), ("email", "ming.wang@example.com")}
+    assert sorted(o["order_id"] for o in document["orders"]) == [
+        "#1001", "3012345678901234501", "3012345678901234502"]
+    assert {o["customer_id"] for o in document["orders"]} == {ming}
+    text = json.dumps(document, ensure_ascii=False)
+    assert "张三" not in text and "li.fang" not in text

@@ -201,6 +201,12 @@ def print_report(report: object) -> None:
         console.print(f"  [yellow]line {line}[/]: {reason}")
     if report.rejects_path:
         console.print(f"  all rejected rows with reasons: {report.rejects_path}")
+    if report.resolution:
+        r = report.resolution
+        console.print(f"  identity resolution ({r['mode']}): {r['merges']:,} merges, "
+                      f"{r['splits']:,} splits, {r['reviews_added']:,} to review")
+    if report.message:
+        console.print(f"  [yellow]{report.message}[/]")
 
 
 @app.command("imports")
@@ -318,3 +324,57 @@ def run_server(host: str, port: int) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+identity_app = typer.Typer(help="Identity resolution: one customer ID per person.",
+                           no_args_is_help=True)
+app.add_typer(identity_app, name="identity")
+
+
+@identity_app.command("resolve")
+def identity_resolve(
+    retrain: Annotated[bool, typer.Option(help="train the match model again first")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Resolve every record (imports resolve what they bring by themselves)."""
+    from shopcrm.identity.service import resolve_everything
+
+    context = _context()
+    try:
+        with _spinner("identity") as progress:
+            progress.add_task("resolving identities", total=None)
+            result = resolve_everything(context, retrain=retrain)
+    finally:
+        context.close()
+    if as_json:
+        console.print_json(json.dumps(result.as_dict()))
+        return
+    console.print(
+        f"{result.records:,} records → {result.customers:,} customers · "
+        f"{result.key_edges:,} exact-key links · {result.probable_edges:,} probable links · "
+        f"{result.merges:,} merges · {result.splits:,} splits · "
+        f"{result.reviews_added:,} new reviews · {result.shared_identifiers:,} shared "
+        f"identifiers · {result.seconds:.1f} s")
+    if result.note:
+        console.print(f"[yellow]{result.note}[/]")
+
+
+@identity_app.command("reviews")
+def identity_reviews(limit: Annotated[int, typer.Option(min=1, max=200)] = 20) -> None:
+    """Pairs waiting for a person's decision (decide in the web UI or the API)."""
+    from shopcrm.identity.queries import list_reviews
+
+    context = _context()
+    try:
+        with context.sessions() as session:
+            page = list_reviews(session, size=limit)
+    finally:
+        context.close()
+    table = Table("id", "reason", "p", "left", "right")
+    for item in page.items:
+        table.add_row(str(item.id), item.reason,
+                      f"{item.probability:.3f}" if item.probability is not None else "",
+                      f"{item.left.source}:{item.left.external_id}",
+                      f"{item.right.source}:{item.right.external_id}")
+    console.print(table)
+    console.print(f"{page.total:,} pending")

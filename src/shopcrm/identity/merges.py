@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from shopcrm.accounts import audit
 from shopcrm.identity.models import IdentityLink, IdentityMerge, MatchReview
 from shopcrm.identity.resolve import resolve_around
-from shopcrm.identity.rules import VERIFIED_KINDS
+from shopcrm.identity.rules import VERIFIED_KINDS, is_verified
 from shopcrm.store.models import Customer, SourceIdentity
 
 
@@ -52,10 +52,12 @@ def _active(session: Session, customer_id: int) -> Customer:
 
 
 def _verified_sources(session: Session, customer_id: int) -> dict[str, str]:
-    rows = session.execute(select(SourceIdentity.source, SourceIdentity.external_id).where(
+    rows = session.execute(select(SourceIdentity.source, SourceIdentity.external_id,
+                                  SourceIdentity.kind).where(
         SourceIdentity.customer_id == customer_id,
         SourceIdentity.kind.in_(sorted(VERIFIED_KINDS)))).all()
-    return dict(rows)
+    return {source: external for source, external, kind in rows
+            if is_verified(kind, external)}
 
 
 def _link(session: Session, a: int, b: int, kind: str, *, now: datetime, actor: audit.Actor,

@@ -51,11 +51,11 @@ from shopcrm.identity.models import (
 )
 from shopcrm.identity.records import RECORD_COLUMNS, prepare
 from shopcrm.identity.rules import (
-    VERIFIED_KINDS,
     Edge,
     KeyPolicy,
     KeyUse,
     decide_key,
+    is_verified,
     names_compatible,
     resolve_components,
 )
@@ -244,7 +244,9 @@ def _run(session: Session, scope: _Scope, pairs: Sequence[matching.ScoredPair],
                      scope.identities.column("kind").to_pylist(), strict=True))
     sources = dict(zip(scope.identities.column("id").to_pylist(),
                        scope.identities.column("source").to_pylist(), strict=True))
-    verified = {i: sources[i] for i in ids if kinds.get(i) in VERIFIED_KINDS}
+    externals = dict(zip(scope.identities.column("id").to_pylist(),
+                         scope.identities.column("external_id").to_pylist(), strict=True))
+    verified = {i: sources[i] for i in ids if is_verified(kinds.get(i), externals[i] or "")}
     edges = key_edges + probable_edges
     assignment, refused = resolve_components(ids, edges, verified=verified, never=never)
     for refusal in refused:
@@ -501,7 +503,8 @@ def profile_values(members: Sequence[Any]) -> dict[str, Any]:
 
 def _load_scope(session: Session, ids: set[int] | None) -> _Scope:
     columns = [getattr(SourceIdentity, c) for c in RECORD_COLUMNS]
-    query = select(*columns, SourceIdentity.customer_id).order_by(SourceIdentity.id)
+    query = select(*columns, SourceIdentity.customer_id, SourceIdentity.external_id
+                   ).order_by(SourceIdentity.id)
     rows: list[Any] = []
     if ids is None:
         rows = list(session.execute(query))
@@ -511,7 +514,7 @@ def _load_scope(session: Session, ids: set[int] | None) -> _Scope:
             rows += session.execute(query.where(
                 SourceIdentity.id.in_(ordered[start:start + 500]))).all()
         rows.sort(key=lambda r: r[0])
-    names = [*RECORD_COLUMNS, "customer_id"]
+    names = [*RECORD_COLUMNS, "customer_id", "external_id"]
     types = {"id": pa.int64(), "customer_id": pa.int64()}
     table = pa.table({n: pa.array([r[i] for r in rows], types.get(n, pa.string()))
                       for i, n in enumerate(names)})

@@ -18,6 +18,16 @@ _CJK = re.compile(r"^[\u4e00-\u9fff]")
 VERIFIED_KINDS = frozenset({"buyer", "customer", "member"})
 """Identity kinds that are an account of their own: two accounts of one source are two
 registered accounts, so they never merge without a person deciding."""
+DERIVED_KEYS = ("email:", "rcv:", "phone:", "device:")
+
+
+def is_verified(kind: str | None, external_id: str) -> bool:
+    """An account the source itself registered: a shop's customer record, a member card,
+    a platform buyer ID — not a key shopcrm derived because the source gave no account
+    (a buyer known only by e-mail; a receiver)."""
+    if kind in ("customer", "member"):
+        return True
+    return kind == "buyer" and not external_id.startswith(DERIVED_KEYS)
 
 
 def name_title_surname(name: str) -> str | None:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import null, select, update
+from sqlalchemy import delete, null, select, update
 from sqlalchemy.orm import Session
 
 from shopcrm.accounts import audit
+from shopcrm.identity.models import IdentityKey
 from shopcrm.privacy import ErasureRefused
 from shopcrm.privacy.consents import (
     ERASED,
@@ -110,7 +111,12 @@ def _erase_identities(session: Session, *, customer_id: int, now: datetime) -> l
     for identity in session.identity_map.values():
         if isinstance(identity, SourceIdentity) and identity.customer_id == customer_id:
             session.expire(identity)
-    return [identity_id for identity_id, _ in rows]
+    erased = [identity_id for identity_id, _ in rows]
+    # Every phone, e-mail and device the records were seen with is personal data too.
+    for start in range(0, len(erased), 500):
+        session.execute(delete(IdentityKey).where(
+            IdentityKey.identity_id.in_(erased[start:start + 500])))
+    return erased
 
 
 def _withdraw_everything(

@@ -19,6 +19,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from shopcrm.accounts import audit
+from shopcrm.identity.models import IdentityKey
 from shopcrm.privacy.consents import consent_history, get_customer
 from shopcrm.store.models import AuditEntry, Base, ImportBatch, SourceIdentity
 from shopcrm.warehouse.engine import Warehouse
@@ -70,6 +71,9 @@ def export_customer(
         "generated_at": jsonable(now),
         "customer": row_dict(customer),
         "source_identities": [row_dict(i) for i in identities],
+        "identity_keys": [row_dict(k) for k in session.scalars(
+            select(IdentityKey).where(IdentityKey.identity_id.in_([i.id for i in identities]))
+            .order_by(IdentityKey.id))],
         "consents": [row_dict(c) for c in consents],
         "audit": [row_dict(e) for e in entries],
         **{name: [jsonable_mapping(r) for r in rows] for name, rows in facts.items()},
