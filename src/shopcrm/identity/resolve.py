@@ -31,6 +31,7 @@ from sqlalchemy import (
     and_,
     delete,
     func,
+    insert,
     or_,
     select,
     update,
@@ -64,6 +65,8 @@ from shopcrm.store.models import Customer, SourceIdentity
 
 log = logging.getLogger(__name__)
 
+EVENTS_RETURNED = 100
+"""Runs making more changes than this (imports, full runs) report counts only."""
 KEY_PRIORITY = {"member": 1, "wechat": 1, "email": 2, "phone": 3, "device": 4}
 METHOD_STRENGTH = {"manual": 3, "key": 2, "probable": 1}
 @dataclass(frozen=True)
@@ -220,6 +223,7 @@ def _run(session: Session, scope: _Scope, pairs: Sequence[matching.ScoredPair],
     never = [(link.identity_a, link.identity_b) for link in existing if link.kind == "never"]
     known = {(link.identity_a, link.identity_b) for link in existing}
     reviews: list[tuple[int, int, str, float | None, dict[str, Any] | None]] = []
+    new_links: list[dict[str, Any]] = []
     for pair in pairs:
         if pair.left not in id_set or pair.right not in id_set:
             continue
@@ -231,14 +235,16 @@ def _run(session: Session, scope: _Scope, pairs: Sequence[matching.ScoredPair],
                         (5, pair.probability, ""))
             probable_edges.append(edge)
             if (pair.left, pair.right) not in known:
-                session.add(IdentityLink(identity_a=pair.left, identity_b=pair.right,
-                                         kind="probable", probability=pair.probability,
-                                         evidence={"weights": pair.weights}, created_at=now,
-                                         created_by="resolver"))
+                new_links.append({"identity_a": pair.left, "identity_b": pair.right,
+                                  "kind": "probable", "probability": pair.probability,
+                                  "evidence": {"weights": pair.weights}, "created_at": now,
+                                  "created_by": "resolver"})
                 known.add((pair.left, pair.right))
         else:
             reviews.append((pair.left, pair.right, "grey-band" if names_fit else "name-differs",
                             pair.probability, pair.weights))
+    if new_links:
+        session.execute(insert(IdentityLink), new_links)
     result.probable_edges = sum(1 for e in probable_edges if e.method == "probable")
     kinds = dict(zip(scope.identities.column("id").to_pylist(),
                      scope.identities.column("kind").to_pylist(), strict=True))
@@ -254,11 +260,11 @@ def _run(session: Session, scope: _Scope, pairs: Sequence[matching.ScoredPair],
             reviews.append((refusal.edge.a, refusal.edge.b, refusal.reason, None,
                             {"evidence": refusal.edge.evidence}))
     result.reviews_added = _add_reviews(session, reviews, assignment, now)
-    events = _apply(session, scope, assignment, edges, now=now, actor=actor, action=action,
-                    method=method, reason=reason, undoes=undoes)
-    result.merges = sum(1 for e in events if e.action == "merge")
-    result.splits = len(events) - result.merges
-    result.identities_moved = sum(len(e.moved) for e in events)
+    events, counts = _apply(session, scope, assignment, edges, now=now, actor=actor,
+                            action=action, method=method, reason=reason, undoes=undoes)
+    result.merges = counts["merge"]
+    result.splits = counts["split"] + counts["unmerge"]
+    result.identities_moved = counts["moved"]
     result.customers = len(set(assignment.values()))
     return events
 
@@ -324,7 +330,7 @@ def _links(session: Session, ids: set[int]) -> list[IdentityLink]:
 def _add_reviews(session: Session,
                  reviews: list[tuple[int, int, str, float | None, dict[str, Any] | None]],
                  assignment: dict[int, int], now: datetime) -> int:
-    added = 0
+    rows: list[dict[str, Any]] = []
     lefts = sorted({min(a, b) for a, b, *_ in reviews})
     seen: set[tuple[int, int]] = set()
     for start in range(0, len(lefts), 500):
@@ -336,24 +342,28 @@ def _add_reviews(session: Session,
         if assignment.get(a) == assignment.get(b) or (a, b) in seen:
             continue
         seen.add((a, b))
-        session.add(MatchReview(identity_a=a, identity_b=b, reason=reason,
-                                probability=probability, weights=weights,
-                                status="pending", created_at=now))
-        added += 1
-    return added
+        rows.append({"identity_a": a, "identity_b": b, "reason": reason,
+                     "probability": probability, "weights": weights, "status": "pending",
+                     "created_at": now})
+    if rows:
+        session.execute(insert(MatchReview), rows)
+    return len(rows)
 
 
 # ------------------------------------------------------------------------ applying
 
 def _apply(session: Session, scope: _Scope, assignment: dict[int, int], edges: list[Edge], *,
            now: datetime, actor: Actor, action: str | None, method: str | None,
-           reason: str | None, undoes: int | None) -> list[IdentityMerge]:
+           reason: str | None, undoes: int | None
+           ) -> tuple[list[IdentityMerge], Counter[str]]:
+    """Write what changed; returns the events (when few enough to hand back) and the
+    counts of merges, splits, un-merges and moved identities."""
     moves: dict[tuple[int | None, int], list[int]] = defaultdict(list)
     for identity, customer in assignment.items():
         if scope.current.get(identity) != customer:
             moves[(scope.current.get(identity), customer)].append(identity)
     if not moves:
-        return []
+        return [], Counter()
     roots = sorted(set(assignment.values()))
     _ensure_customers(session, roots, now)
     _move_identities(session, [(i, c) for (_, c), ms in moves.items() for i in ms])
@@ -361,7 +371,7 @@ def _apply(session: Session, scope: _Scope, assignment: dict[int, int], edges: l
     remaining = Counter(c for c in assignment.values())
     old_customers = {old for (old, _) in moves if old is not None}
     evidence_by_root = _evidence(edges, assignment)
-    pending: list[tuple[IdentityMerge, datetime | None]] = []
+    pending: list[tuple[dict[str, Any], datetime | None]] = []
     for (old, new), moved in sorted(moves.items(), key=lambda kv: (kv[0][1], kv[0][0] or 0)):
         if old is None:
             continue
@@ -380,34 +390,42 @@ def _apply(session: Session, scope: _Scope, assignment: dict[int, int], edges: l
             since = previous.at if previous else None
             if previous is not None and event_action == "unmerge":
                 survivor, merged = previous.survivor_id, previous.merged_id
-        event = IdentityMerge(
-            action=event_action, method=method or strongest, survivor_id=survivor,
-            merged_id=merged, moved=sorted(moved),
-            evidence={"edges": evidence_by_root.get(new, {}).get("edges", [])[:10]},
-            reason=reason, actor=actor.label[:100], at=now, undoes_id=undoes)
-        pending.append((event, since))
-    session.add_all([event for event, _ in pending])
-    session.flush()
-    events = [event for event, _ in pending]
-    if undoes is not None and events:
+        pending.append(({
+            "action": event_action, "method": method or strongest, "survivor_id": survivor,
+            "merged_id": merged, "moved": sorted(moved),
+            "evidence": {"edges": evidence_by_root.get(new, {}).get("edges", [])[:10]},
+            "reason": reason, "actor": actor.label[:100], "at": now, "undoes_id": undoes,
+        }, since))
+    counts: Counter[str] = Counter(row["action"] for row, _ in pending)
+    counts["moved"] = sum(len(row["moved"]) for row, _ in pending)
+    ids: list[int] = []
+    if pending:
+        ids = list(session.scalars(
+            insert(IdentityMerge).returning(IdentityMerge.id, sort_by_parameter_order=True),
+            [row for row, _ in pending]))
+    if undoes is not None and ids:
         session.execute(update(IdentityMerge).where(IdentityMerge.id == undoes)
-                        .values(undone_by_id=events[0].id))
+                        .values(undone_by_id=ids[0]))
     followers.apply(session, [
-        followers.CustomerMove(survivor_id=e.survivor_id, merged_id=e.merged_id,
-                               merge_id=e.id, undo=e.action != "merge", since=since)
-        for e, since in pending], now, actor)
+        followers.CustomerMove(survivor_id=row["survivor_id"], merged_id=row["merged_id"],
+                               merge_id=merge_id, undo=row["action"] != "merge", since=since)
+        for (row, since), merge_id in zip(pending, ids, strict=True)], now, actor)
 
-    emptied_rows = []
-    for old in sorted(old_customers):
-        if remaining.get(old, 0) == 0:
-            target = Counter(new for (o, new), ms in moves.items() if o == old
-                             for _ in ms).most_common(1)[0][0]
-            emptied_rows.append({"id": old, "status": "merged", "merged_into": target,
-                                 "updated_at": now})
+    went_to: dict[int, Counter[int]] = defaultdict(Counter)
+    for (old, new), moved in moves.items():
+        if old is not None:
+            went_to[old][new] += len(moved)
+    emptied_rows = [
+        {"id": old, "status": "merged", "merged_into": went_to[old].most_common(1)[0][0],
+         "updated_at": now}
+        for old in sorted(old_customers) if remaining.get(old, 0) == 0]
     if emptied_rows:
         session.execute(update(Customer), emptied_rows)
     _survivorship(session, sorted(set(roots) & ({n for (_, n) in moves} | old_customers)), now)
-    return events
+    events = (list(session.scalars(select(IdentityMerge).where(IdentityMerge.id.in_(ids))
+                                   .order_by(IdentityMerge.id)))
+              if len(ids) <= EVENTS_RETURNED else [])
+    return events, counts
 
 
 def _evidence(edges: list[Edge], assignment: dict[int, int]) -> dict[int, dict[str, Any]]:
