@@ -183,12 +183,13 @@ def cluster_customers(
     for j, name in enumerate(features):
         bad = ~np.isfinite(raw[:, j])
         if bad.any():
+            first = int(np.flatnonzero(bad)[0])
             raise ValueError(f"feature {name!r} is missing or not finite for customer "
-                             f"{ids[int(np.flatnonzero(bad)[0])]!r} ({int(bad.sum())} in all)")
+                             f"{_plain(ids[first])!r} ({int(bad.sum())} in all)")
         if name in log_scale and (raw[:, j] < 0).any():
             first = int(np.flatnonzero(raw[:, j] < 0)[0])
             raise ValueError(f"feature {name!r} is log-scaled but negative for customer "
-                             f"{ids[first]!r}")
+                             f"{_plain(ids[first])!r}")
     if n < max(ks[0] * 5, 10):
         raise ValueError(f"{n} customers are too few to find {ks[0]} or more clusters")
     ks = [k for k in ks if k * 5 <= n]
@@ -236,6 +237,10 @@ def cluster_customers(
         profiles.append(ClusterProfile(label, int(members.sum()), float(members.mean()),
                                        tuple(deviations), name_en, name_zh))
     return Clustering(best, scores, labels, ids, tuple(profiles), kept, dropped)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _by_size(labels: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -115,7 +115,12 @@ def _first_bad(summary: CustomerSummary, mask: npt.NDArray[np.bool_]) -> str:
     index = int(np.flatnonzero(mask)[0])
     count = int(mask.sum())
     more = f" (and {count - 1} more)" if count > 1 else ""
-    return f"customer {summary.customer_id[index]!r}{more}"
+    return f"customer {_plain(summary.customer_id[index])!r}{more}"
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (for messages: 'c1', not np.str_('c1'))."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def validate(summary: CustomerSummary) -> None:

@@ -74,7 +74,8 @@ def _maximise(
         raise FitError(
             f"{what}: a parameter ran off to {np.exp(best.x).tolist()} — the data do not "
             "identify the model (too few customers, or no repeat purchases)")
-    return np.exp(best.x)
+    fitted: FloatArray = np.exp(best.x)
+    return fitted
 
 
 # --------------------------------------------------------------------------- BG/NBD
@@ -220,7 +221,8 @@ class ParetoNbd:
         log-difference so customers with many purchases do not overflow. A0 = 0 (log
         −∞) when t_x = T.
         """
-        c = r + s + x
+        c: FloatArray = r + s + x
+        second: float | FloatArray
         if alpha >= beta:
             base, second = alpha, s + 1
             z1, z2 = (alpha - beta) / (alpha + t_x), (alpha - beta) / (alpha + T)
