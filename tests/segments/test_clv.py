@@ -211,3 +211,22 @@ def test_simulators_agree_with_the_models_population_expectations() -> None:
                                      rel=0.02)
     spend = simulate_spend(GG, np.full(100_000, 1.0), rng)
     assert spend.mean() == pytest.approx(GG.expected_spend(0, 0)[()], rel=0.02)
+
+
+def test_analytic_bgnbd_gradient_equals_finite_differences() -> None:
+    from scipy import optimize
+
+    rng = np.random.default_rng(2)
+    T = rng.uniform(5, 50, 500)
+    x, t_x = simulate_bgnbd(BgNbd(0.5, 6.0, 1.2, 2.5), T, rng)
+    weights = rng.integers(1, 4, 500).astype(float)
+    params = np.array([0.4, 7.0, 0.9, 2.0])
+    _, gradient = BgNbd._value_and_gradient(params, x, t_x, T, weights)
+
+    def value(theta: np.ndarray) -> float:
+        return BgNbd._value_and_gradient(np.exp(theta), x, t_x, T, weights)[0]
+
+    numeric = optimize.approx_fprime(np.log(params), value, 1e-7)
+    assert gradient == pytest.approx(numeric, rel=1e-4)
+    total = (weights * BgNbd.individual_log_likelihood(params, x, t_x, T)).sum()
+    assert value(np.log(params)) == pytest.approx(total)

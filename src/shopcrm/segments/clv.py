@@ -283,25 +283,32 @@ def fit_models(
     return purchase, spend, tuple(notes)
 
 
-def discounted_value(
-    purchase_model: BgNbd | ParetoNbd, spend: FloatArray, summary: CustomerSummary,
+def forecast_purchases(
+    purchase_model: BgNbd | ParetoNbd, x: FloatArray, t_x: FloatArray, T: FloatArray,
     settings: ClvSettings,
-) -> FloatArray:
-    """Σ over periods i of (expected purchases in period i) × spend × margin / (1 + d)^i.
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """P(alive), expected purchases over the horizon, and discounted expected purchases.
 
-    Expected purchases in period i is E[Y(i·L)] − E[Y((i−1)·L)] of the conditional
-    expectation; discounting at the end of each period is the usual discrete
-    approximation of continuous discounting.
+    Discounted purchases are Σ over periods i of (E[Y(i·L)] − E[Y((i−1)·L)]) / (1 + d)^i
+    — discounting at the end of each period, the usual discrete approximation. Computed
+    once per distinct (x, t_x, T): in a shop summarised in days many customers share one.
     """
-    x, t_x, T = summary.frequency, summary.recency, summary.T
-    total = np.zeros(len(summary))
-    previous = np.zeros(len(summary))
+    (ux, ut, uT), inverse = _distinct(x, t_x, T)
+    alive = purchase_model.p_alive(ux, ut, uT)
+    discounted = np.zeros(ux.shape[0])
+    previous = np.zeros(ux.shape[0])
     for i in range(1, settings.periods + 1):
-        cumulative = purchase_model.expected_purchases(i * settings.period_length, x, t_x, T)
-        total += (cumulative - previous) / (1 + settings.discount_rate) ** i
+        cumulative = purchase_model.expected_purchases(i * settings.period_length, ux, ut, uT)
+        discounted += (cumulative - previous) / (1 + settings.discount_rate) ** i
         previous = cumulative
-    result: FloatArray = total * spend * settings.margin
-    return result
+    return alive[inverse], previous[inverse], discounted[inverse]
+
+
+def _distinct(*columns: FloatArray) -> tuple[list[FloatArray], npt.NDArray[np.intp]]:
+    if columns[0].shape[0] == 0:
+        return list(columns), np.zeros(0, dtype=np.intp)
+    distinct, inverse = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
+    return [distinct[:, i] for i in range(len(columns))], inverse.reshape(-1)
 
 
 def predict(
@@ -323,11 +330,10 @@ def predict(
         fitted_purchase, fitted_spend, notes = fit_models(summary, model=settings.model)
         purchase_model = purchase_model or fitted_purchase
         spend_model = spend_model or fitted_spend
-    x, t_x, T = summary.frequency, summary.recency, summary.T
-    p_alive = purchase_model.p_alive(x, t_x, T)
-    purchases = purchase_model.expected_purchases(settings.horizon, x, t_x, T)
-    spend = spend_model.expected_spend(x, summary.monetary_value)
-    clv = discounted_value(purchase_model, spend, summary, settings)
+    p_alive, purchases, discounted = forecast_purchases(
+        purchase_model, summary.frequency, summary.recency, summary.T, settings)
+    spend = spend_model.expected_spend(summary.frequency, summary.monetary_value)
+    clv = discounted * spend * settings.margin
     table = pa.table({
         "customer_id": summary.customer_id,
         "p_alive": p_alive,
