@@ -28,7 +28,7 @@ def main(argv: list[str]) -> dict[str, object]:
     import numpy as np
 
     from shopcrm.segments.clv import ClvSettings, CustomerSummary, fit_models, predict
-    from shopcrm.segments.clv_models import BgNbd, GammaGamma
+    from shopcrm.segments.clv_models import BgNbd, GammaGamma, distinct_rows
     from shopcrm.segments.clv_simulate import simulate_shop
 
     n = int(argv[0]) if argv else 1_000_000
@@ -45,7 +45,7 @@ def main(argv: list[str]) -> dict[str, object]:
     result = predict(summary, settings=ClvSettings(periods=12, period_length=30),
                      purchase_model=purchases, spend_model=spend)
     done = time.perf_counter()
-    distinct = len(np.unique(np.column_stack([shop.frequency, shop.recency, shop.T]), axis=0))
+    distinct = len(distinct_rows(shop.frequency, shop.recency, shop.T)[1])
     return {
         "customers": n,
         "repeat_buyers": int((shop.frequency > 0).sum()),

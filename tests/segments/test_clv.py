@@ -230,3 +230,14 @@ def test_analytic_bgnbd_gradient_equals_finite_differences() -> None:
     assert gradient == pytest.approx(numeric, rel=1e-4)
     total = (weights * BgNbd.individual_log_likelihood(params, x, t_x, T)).sum()
     assert value(np.log(params)) == pytest.approx(total)
+
+
+def test_distinct_rows_counts_and_maps_back() -> None:
+    from shopcrm.segments.clv_models import distinct_rows
+
+    x = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
+    t = np.array([2.0, 0.0, 2.0, 3.0, 0.0])
+    (dx, dt), counts, inverse = distinct_rows(x, t)
+    assert dx.tolist() == [0.0, 1.0, 1.0] and dt.tolist() == [0.0, 2.0, 3.0]
+    assert counts.tolist() == [2.0, 2.0, 1.0]
+    assert dx[inverse].tolist() == x.tolist() and dt[inverse].tolist() == t.tolist()

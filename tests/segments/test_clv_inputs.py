@@ -73,7 +73,9 @@ def test_missing_column_duplicate_ids_and_text_values() -> None:
     del rows["T"]
     with pytest.raises(ClvInputError, match="no column 'T'"):
         CustomerSummary.from_table(rows)
-    with pytest.raises(ClvInputError, match="more than once"):
+    with pytest.raises(ClvInputError, match="one kind"):
+        CustomerSummary.from_table(_rows(customer_id=(1, None)))
+    with pytest.raises(ClvInputError, match="customer 'c1' appears more than once"):
         CustomerSummary.from_table(_rows(customer_id=(1, "c1")))
     with pytest.raises(ClvInputError, match="frequency: values must be numbers"):
         CustomerSummary.from_table(_rows(frequency=(0, "three")))

@@ -214,7 +214,7 @@ def cluster_customers(
         model = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(z)
         labels = np.asarray(model.labels_, dtype=np.int64)
         fits[k] = labels
-        if len(np.unique(labels[sample])) < 2:
+        if np.count_nonzero(np.bincount(labels[sample])) < 2:
             scores[k] = -1.0
             continue
         scores[k] = float(silhouette_score(z[sample], labels[sample]))
@@ -245,10 +245,12 @@ def _plain(value: Any) -> Any:
 
 def _by_size(labels: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Renumber clusters 0 = largest (ties: the one holding the earliest customer first)."""
-    values, first, counts = np.unique(labels, return_index=True, return_counts=True)
-    order = sorted(range(len(values)), key=lambda i: (-counts[i], first[i]))
-    mapping = np.empty(values.max() + 1, dtype=np.int64)
+    counts = np.bincount(labels)
+    present = [k for k in range(len(counts)) if counts[k]]
+    first = {k: int(np.argmax(labels == k)) for k in present}
+    order = sorted(present, key=lambda k: (-counts[k], first[k]))
+    mapping = np.zeros(len(counts), dtype=np.int64)
     for new, old in enumerate(order):
-        mapping[values[old]] = new
+        mapping[old] = new
     result: npt.NDArray[np.int64] = mapping[labels]
     return result

@@ -39,11 +39,32 @@ def _f(values: ArrayLike) -> FloatArray:
     return np.asarray(values, dtype=np.float64)
 
 
+def distinct_rows(
+    *columns: FloatArray,
+) -> tuple[list[FloatArray], FloatArray, npt.NDArray[np.intp]]:
+    """Distinct rows of the given columns, how often each occurs, and for each input row
+    the index of its distinct row. A lexicographic sort and one pass — several times
+    faster than ``np.unique(axis=0)`` on a million rows."""
+    n = columns[0].shape[0]
+    if n == 0:
+        return list(columns), np.zeros(0), np.zeros(0, dtype=np.intp)
+    order = np.lexsort(columns[::-1])
+    ordered = [column[order] for column in columns]
+    changed = np.zeros(n, dtype=bool)
+    changed[0] = True
+    for column in ordered:
+        changed[1:] |= column[1:] != column[:-1]
+    starts = np.flatnonzero(changed)
+    counts = np.diff(np.append(starts, n)).astype(np.float64)
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = np.cumsum(changed) - 1
+    return [column[starts] for column in ordered], counts, inverse
+
+
 def _collapse(*columns: FloatArray) -> tuple[list[FloatArray], FloatArray]:
     """Distinct rows of the given columns and how often each occurs."""
-    stacked = np.column_stack(columns)
-    distinct, counts = np.unique(stacked, axis=0, return_counts=True)
-    return [distinct[:, i].copy() for i in range(distinct.shape[1])], counts.astype(np.float64)
+    distinct, counts, _ = distinct_rows(*columns)
+    return distinct, counts
 
 
 Objective = Callable[[FloatArray], float]
