@@ -241,3 +241,43 @@ def test_distinct_rows_counts_and_maps_back() -> None:
     assert dx.tolist() == [0.0, 1.0, 1.0] and dt.tolist() == [0.0, 2.0, 3.0]
     assert counts.tolist() == [2.0, 2.0, 1.0]
     assert dx[inverse].tolist() == x.tolist() and dt[inverse].tolist() == t.tolist()
+
+
+def test_analytic_gamma_gamma_gradient_equals_finite_differences() -> None:
+    from scipy import optimize
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 12, 400).astype(float)
+    m = simulate_spend(GammaGamma(4.0, 5.0, 60.0), x, rng)
+    weights = rng.integers(1, 4, 400).astype(float)
+    params = np.array([3.0, 4.0, 40.0])
+    _, gradient = GammaGamma._value_and_gradient(params, x, m, weights)
+
+    def value(theta: np.ndarray) -> float:
+        return GammaGamma._value_and_gradient(np.exp(theta), x, m, weights)[0]
+
+    assert gradient == pytest.approx(optimize.approx_fprime(np.log(params), value, 1e-7),
+                                     rel=1e-4)
+
+
+def test_spend_that_grows_with_frequency_is_noted() -> None:
+    summary = _shop_summary(2000, seed=9)
+    skewed = CustomerSummary.of(
+        customer_id=summary.customer_id, frequency=summary.frequency,
+        recency=summary.recency, T=summary.T,
+        monetary_value=np.where(summary.frequency > 0, 10.0 * summary.frequency + 1, 0.0))
+    assert not any("correlate" in note for note in fit_models(summary)[2])
+    assert any("correlate" in note for note in fit_models(skewed)[2])
+
+
+def test_hypergeometric_guard_covers_scipy_gaps() -> None:
+    """scipy gives inf for 2F1(1, 1; 101; 0.95); the guarded version sums the series."""
+    from shopcrm.segments.clv_models import _hyp2f1
+
+    value = _hyp2f1(1.0, 1.0, 101.0, np.array([0.5, 0.95]))
+    # neighbours scipy does compute bracket the true value
+    assert value[0] == pytest.approx(1.00499975, rel=1e-8)
+    assert 1.0095861 < value[1] < 1.0095863
+    model = BgNbd(1.0, 1.0, 2.0, 1.0)
+    near, far = model.expected_purchases([10.0, 20.0], 99.0, 1.0, 1.0)
+    assert 0 < near < far < np.inf

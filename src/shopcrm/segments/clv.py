@@ -56,6 +56,10 @@ not need a model to know its customers)."""
 MIN_REPEAT_BUYERS = 10
 """The dropout and spend parts are learned from repeat buyers only."""
 
+SPEND_CORRELATION_WARNING = 0.3
+"""Gamma-Gamma assumes spend per purchase is independent of how often one buys (Fader,
+Hardie & Lee 2005 check this on CDNOW: 0.11). Above this |correlation| a note says so."""
+
 Model = Literal["bgnbd", "pareto_nbd"]
 
 
@@ -188,7 +192,7 @@ def summarise_orders(
     """
     if unit_days <= 0:
         raise ValueError("unit_days must be positive")
-    within = orders.filter(orders[day] <= ibis.literal(end))
+    within = orders.filter(orders[day] <= ibis.literal(end), orders[customer].notnull())
     days = within.group_by([within[customer].name("customer_id"), within[day].name("day")]
                            ).aggregate(value=within[amount].sum())
     per = days.group_by("customer_id").aggregate(
@@ -292,6 +296,12 @@ def fit_models(
             f"{int(spenders.sum())} repeat buyers with a positive spend: at least "
             f"{MIN_REPEAT_BUYERS} are needed to fit the spend model")
     spend = GammaGamma.fit(summary.frequency[spenders], summary.monetary_value[spenders])
+    correlation = float(np.corrcoef(summary.frequency[spenders],
+                                    summary.monetary_value[spenders])[0, 1])
+    if abs(correlation) > SPEND_CORRELATION_WARNING:
+        notes.append(
+            f"frequency and mean spend of repeat buyers correlate ({correlation:+.2f}); "
+            "Gamma-Gamma assumes they are independent, so expected spend is less reliable")
     return purchase, spend, tuple(notes)
 
 

@@ -126,6 +126,34 @@ def _maximise(
     return fitted
 
 
+def _hyp2f1(a: ArrayLike, b: ArrayLike, c: ArrayLike, z: ArrayLike) -> FloatArray:
+    """Gauss's 2F1 for 0 ≤ z < 1, guarded.
+
+    SciPy's ``hyp2f1`` returns inf for some exactly-integer parameter sets near z = 1
+    (e.g. 2F1(1, 1; 101; 0.95), whose true value is ≈ 1.0096). Such entries are
+    recomputed by summing the series directly, which converges for |z| < 1.
+    """
+    a, b, c, z = np.broadcast_arrays(_f(a), _f(b), _f(c), _f(z))
+    value: FloatArray = np.asarray(special.hyp2f1(a, b, c, z), dtype=np.float64)
+    bad = ~np.isfinite(value) & (z < 1)
+    if bad.any():
+        value = value.copy()
+        value[bad] = _hyp2f1_series(a[bad], b[bad], c[bad], z[bad])
+    return value
+
+
+def _hyp2f1_series(a: FloatArray, b: FloatArray, c: FloatArray, z: FloatArray,
+                   max_terms: int = 200_000) -> FloatArray:
+    total = np.ones_like(z)
+    term = np.ones_like(z)
+    for n in range(max_terms):
+        term = term * (a + n) * (b + n) / ((c + n) * (n + 1)) * z
+        total = total + term
+        if n > 10 and np.all(np.abs(term) <= 1e-17 * np.abs(total)):
+            break
+    return total
+
+
 # --------------------------------------------------------------------------- BG/NBD
 
 
@@ -217,15 +245,17 @@ class BgNbd:
         """P(still a customer at T | x, t_x, T). One-off buyers are alive by assumption
         (BG/NBD lets customers drop out only right after a repeat purchase)."""
         x, t_x, T = _f(x), _f(t_x), _f(T)
-        return 1.0 / (1.0 + self._odds_dead(x, t_x, T))
+        result: FloatArray = special.expit(-self._log_odds_dead(x, t_x, T))
+        return result
 
-    def _odds_dead(self, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
+    def _log_odds_dead(self, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
+        """log P(dropped out after the last purchase) / P(alive); −∞ for one-off buyers."""
         repeat = x > 0
         safe_x = np.where(repeat, x, 1.0)
         log_odds = (np.log(self.a) - np.log(self.b + safe_x - 1)
                     + (self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + t_x)))
-        odds: FloatArray = np.where(repeat, np.exp(log_odds), 0.0)
-        return odds
+        result: FloatArray = np.where(repeat, log_odds, -np.inf)
+        return result
 
     def expected_purchases(
         self, t: ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
@@ -240,17 +270,16 @@ class BgNbd:
         t, x, t_x, T = _f(t), _f(x), _f(t_x), _f(T)
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         z = t / (alpha + T + t)
-        hyp = special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        hyp = _hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
         bracket = 1.0 - np.power((alpha + T) / (alpha + T + t), a - 1) * hyp
-        result: FloatArray = (a + b + x - 1) / (a - 1) * bracket / (1.0 + self._odds_dead(
-            x, t_x, T))
+        result: FloatArray = (a + b + x - 1) / (a - 1) * bracket * self.p_alive(x, t_x, T)
         return result
 
     def expected_purchases_new_customer(self, t: ArrayLike) -> FloatArray:
         """E[X(t)]: expected purchases in (0, t] of a customer just arrived (unconditional)."""
         t = _f(t)
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
-        hyp = special.hyp2f1(r, b, a + b - 1, t / (alpha + t))
+        hyp = _hyp2f1(r, b, a + b - 1, t / (alpha + t))
         result: FloatArray = (a + b - 1) / (a - 1) * (1 - np.power(alpha / (alpha + t), r) * hyp)
         return result
 
@@ -303,16 +332,26 @@ class ParetoNbd:
         log-difference so customers with many purchases do not overflow. A0 = 0 (log
         −∞) when t_x = T.
         """
-        c: FloatArray = r + s + x
-        second: float | FloatArray
+        big: FloatArray = r + s + x
+        shape: float | FloatArray
         if alpha >= beta:
-            base, second = alpha, s + 1
-            z1, z2 = (alpha - beta) / (alpha + t_x), (alpha - beta) / (alpha + T)
+            high, low, shape = alpha, beta, s + 1
         else:
-            base, second = beta, r + x
-            z1, z2 = (beta - alpha) / (beta + t_x), (beta - alpha) / (beta + T)
-        term1 = np.log(special.hyp2f1(c, second, c + 1, z1)) - c * np.log(base + t_x)
-        term2 = np.log(special.hyp2f1(c, second, c + 1, z2)) - c * np.log(base + T)
+            high, low, shape = beta, alpha, r + x
+
+        def term(t: FloatArray) -> FloatArray:
+            # log[2F1(A, B; A+1; z) / (high + t)^A] with A = r+s+x, B = shape,
+            # z = (high − low)/(high + t). Euler's transformation
+            # 2F1(A, B; A+1; z) = (1−z)^(1−B) 2F1(1, A+1−B; A+1; z) leaves a series bounded
+            # by 1/(1−z), where the raw 2F1 overflows for customers with many purchases.
+            log_1mz = np.log(low + t) - np.log(high + t)
+            z = (high - low) / (high + t)
+            result: FloatArray = ((1 - shape) * log_1mz
+                                  + np.log(_hyp2f1(1.0, big + 1 - shape, big + 1, z))
+                                  - big * np.log(high + t))
+            return result
+
+        term1, term2 = term(t_x), term(T)
         with np.errstate(divide="ignore"):
             result: FloatArray = term1 + np.log1p(-np.exp(np.minimum(term2 - term1, 0.0)))
         return result
@@ -411,6 +450,23 @@ class GammaGamma:
         return result
 
     @classmethod
+    def _value_and_gradient(
+        cls, params: FloatArray, x: FloatArray, m: FloatArray, weights: FloatArray
+    ) -> tuple[float, FloatArray]:
+        """Weighted total log-likelihood and its gradient in (log p, log q, log γ)."""
+        p, q, gamma = (float(v) for v in params)
+        px = p * x
+        log_total = np.log(gamma + x * m)
+        psi_sum = special.digamma(px + q)
+        ll = cls.individual_log_likelihood([p, q, gamma], x, m)
+        d_p = x * (psi_sum - special.digamma(px) + np.log(m) + np.log(x) - log_total)
+        d_q = psi_sum - special.digamma(q) + np.log(gamma) - log_total
+        d_gamma = q / gamma - (px + q) / (gamma + x * m)
+        grad = np.array([p * (weights * d_p).sum(), q * (weights * d_q).sum(),
+                         gamma * (weights * d_gamma).sum()])
+        return float((weights * ll).sum()), grad
+
+    @classmethod
     def fit(cls, x: ArrayLike, m: ArrayLike) -> GammaGamma:
         """Fit on repeat buyers: ``x`` > 0 repeat purchases with mean value ``m`` > 0."""
         x, m = _f(x), _f(m)
@@ -418,24 +474,14 @@ class GammaGamma:
             raise ValueError("Gamma-Gamma is fitted on repeat buyers with a positive mean spend")
         (ux, um), weights = _collapse(x, m)
         total = float(weights.sum())
-        log_m, log_x = np.log(um), np.log(ux)
 
         def neg(theta: FloatArray) -> float:
             ll = cls.individual_log_likelihood(np.exp(theta), ux, um)
             return float(-(weights * ll).sum() / total)
 
         def neg_with_gradient(theta: FloatArray) -> tuple[float, FloatArray]:
-            p, q, gamma = (float(v) for v in np.exp(theta))
-            px = p * ux
-            log_total = np.log(gamma + ux * um)
-            psi_sum = special.digamma(px + q)
-            ll = cls.individual_log_likelihood([p, q, gamma], ux, um)
-            d_p = ux * (psi_sum - special.digamma(px) + log_m + log_x - log_total)
-            d_q = psi_sum - special.digamma(q) + np.log(gamma) - log_total
-            d_gamma = q / gamma - (px + q) / (gamma + ux * um)
-            grad = np.array([p * (weights * d_p).sum(), q * (weights * d_q).sum(),
-                             gamma * (weights * d_gamma).sum()])
-            return float(-(weights * ll).sum() / total), -grad / total
+            value, grad = cls._value_and_gradient(np.exp(theta), ux, um, weights)
+            return -value / total, -grad / total
 
         start = np.log([1.0, 1.0, max(float(np.mean(um)), 1e-3)])
         p, q, gamma = _maximise(neg, start, "Gamma-Gamma", neg_with_gradient)
