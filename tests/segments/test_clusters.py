@@ -121,3 +121,27 @@ def test_bad_input_is_refused_with_the_customer() -> None:
         cluster_customers(table, features=FEATURES, log_scale=("age",))
     with pytest.raises(ValueError, match="k_values"):
         cluster_customers(table, features=FEATURES, k_values=[1])
+
+
+def test_profiles_read_as_one_line_each() -> None:
+    table, _ = _planted()
+    result = cluster_customers(table, features=FEATURES, k_values=[3],
+                               log_scale=("frequency", "monetary"))
+    line = result.profiles[2].describe()
+    assert line.startswith("#2 ") and "300 customers (16.7%)" in line and "monetary" in line
+    assert "z +" in line
+    assert "300 人（16.7%）" in result.profiles[2].describe("zh_CN")
+
+
+def test_a_large_shop_is_fitted_on_a_sample_and_everyone_assigned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shopcrm.segments.clusters as clusters
+
+    monkeypatch.setattr(clusters, "FIT_SAMPLE", 500)
+    monkeypatch.setattr(clusters, "SILHOUETTE_SAMPLE", 400)
+    table, truth = _planted()
+    result = cluster_customers(table, features=FEATURES, k_values=[2, 3, 4],
+                               log_scale=("frequency", "monetary"))
+    assert result.k == 3 and len(result.labels) == 1800
+    assert _agreement(result.labels, truth) > 0.99
