@@ -9,8 +9,9 @@ The shop is drawn from the BG/NBD and Gamma-Gamma stories themselves
 whole days as a summary of order dates has them. Knowing the true parameters, the
 table also shows how well the fit recovers them.
 
-To wire it into ``make bench``, ``benchmarks/run.py`` would add ``clv_benchmark(n)``'s
-lines to its report (``lines += clv_benchmark(...)`` in ``main``).
+It also times customer clustering (:func:`clusters_benchmark`). To wire both into
+``make bench``, ``benchmarks/run.py`` would add their lines to its report
+(``lines += ["", *clv_benchmark(n), "", *clusters_benchmark(n)]`` in ``main``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ TRUE_SPEND = {"p": 5.0, "q": 4.0, "gamma": 60.0}
 
 
 def main(argv: list[str]) -> dict[str, object]:
-    """The measured step: simulate, then time fit + predict (simulation not counted)."""
+    """The measured step: simulate, then time fit + predict (simulation not counted).
+    ``["clusters", n]`` times customer clustering instead."""
+    if argv and argv[0] == "clusters":
+        return clusters_step(int(argv[1]))
     import numpy as np
 
     from shopcrm.segments.clv import ClvSettings, CustomerSummary, fit_models, predict
@@ -60,6 +64,38 @@ def main(argv: list[str]) -> dict[str, object]:
     }
 
 
+def clusters_step(n: int) -> dict[str, object]:
+    """k-means (k = 2…8 by silhouette) on four features of n customers with planted groups."""
+    import numpy as np
+
+    from shopcrm.segments.clusters import cluster_customers
+
+    rng = np.random.default_rng(42)
+    group = rng.integers(0, 4, n)
+    centres = np.array([[10, 12, 3000, 250], [300, 1, 80, 80], [90, 4, 600, 150],
+                        [40, 2, 900, 450]], dtype=float)
+    values = centres[group] * rng.lognormal(0, 0.15, (n, 4))
+    table = {"customer_id": np.arange(n), "recency_days": values[:, 0],
+             "frequency": values[:, 1], "monetary": values[:, 2], "aov": values[:, 3]}
+    started = time.perf_counter()
+    result = cluster_customers(table, features=("recency_days", "frequency", "monetary", "aov"),
+                               log_scale=("frequency", "monetary", "aov"))
+    return {"k": result.k, "names": [p.name_en for p in result.profiles],
+            "work_seconds": time.perf_counter() - started}
+
+
+def clusters_benchmark(n: int) -> list[str]:
+    from benchmarks.common import run_step
+
+    measured = run_step("benchmarks.clv", "clusters", str(n))
+    return [
+        f"### Clusters: k-means on {n:,} customers, 4 features, k = 2…8 by silhouette",
+        "",
+        f"{measured.seconds:.2f} s, peak RSS {measured.peak_rss_mb:,.0f} MB; found k = "
+        f"{measured.result['k']}: " + "; ".join(measured.result["names"]),  # type: ignore[arg-type]
+    ]
+
+
 def clv_benchmark(n: int) -> list[str]:
     from benchmarks.common import run_step
 
@@ -93,6 +129,7 @@ if __name__ == "__main__":
     from benchmarks.common import machine
 
     count = int(os.environ.get("SHOPCRM_BENCH_CUSTOMERS", "1000000"))
-    text = "\n".join([f"Machine: {machine()}", "", *clv_benchmark(count)])
+    text = "\n".join([f"Machine: {machine()}", "", *clv_benchmark(count), "",
+                      *clusters_benchmark(count)])
     print(text)
     sys.exit(0)

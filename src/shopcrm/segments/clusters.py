@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+from sklearn import config_context
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
@@ -36,9 +37,11 @@ DISTINCT_Z = 0.5
 deviations from the shop's mean."""
 NAME_FEATURES = 3
 """At most this many features go into a suggested name."""
+N_INIT = 4
+"""k-means++ restarts per k; the best (lowest inertia) is kept."""
 SILHOUETTE_SAMPLE = 10_000
 """Customers the silhouette of each k is scored on (it is quadratic in their number)."""
-FIT_SAMPLE = 200_000
+FIT_SAMPLE = 100_000
 """Customers k-means learns centroids from; everyone is then assigned to the nearest."""
 
 
@@ -227,14 +230,15 @@ def cluster_customers(
     scores: dict[int, float] = {}
     models: dict[int, KMeans] = {}
     for k in ks:
-        model = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(
+        model = KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit(
             z if training is None else z[training])
         models[k] = model
         labels = np.asarray(model.predict(z[scored]), dtype=np.int64)
         if np.count_nonzero(np.bincount(labels)) < 2:
             scores[k] = -1.0
             continue
-        scores[k] = float(silhouette_score(z[scored], labels))
+        with config_context(working_memory=64):  # MB per chunk of the distance matrix
+            scores[k] = float(silhouette_score(z[scored], labels))
     best = max(ks, key=lambda k: (round(scores[k], 6), -k))
     labels = _by_size(np.asarray(models[best].predict(z), dtype=np.int64))
 
