@@ -15,9 +15,16 @@ from pathlib import Path
 import ibis
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from shopcrm.segments.clv import CustomerSummary, fit_models, summarise_orders
+from shopcrm.segments.clv import (
+    ClvSettings,
+    CustomerSummary,
+    fit_models,
+    predict_from_orders,
+    summarise_orders,
+)
 from shopcrm.segments.clv_models import BgNbd, GammaGamma, ParetoNbd
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -129,3 +136,25 @@ def test_cdnow_spend_is_nearly_independent_of_frequency(derived: CustomerSummary
     assert correlation == pytest.approx(0.11, abs=0.01)
     _, _, notes = fit_models(derived)
     assert notes == ()
+
+
+def test_predictions_straight_from_the_orders(derived: CustomerSummary) -> None:
+    """The features job's path: orders (on their engine) → summary → fit → predictions."""
+    ids, days, amounts = [], [], []
+    with LOG.open(encoding="ascii") as handle:
+        for line in handle:
+            _, customer, day, _cds, dollars = line.split()
+            ids.append(int(customer))
+            days.append(date(int(day[:4]), int(day[4:6]), int(day[6:])))
+            amounts.append(float(dollars))
+    orders = ibis.memtable(pa.table({"customer_id": ids, "day": pa.array(days, pa.date32()),
+                                     "amount": amounts}))
+    settings = ClvSettings(unit="weeks", periods=1, period_length=39, discount_rate=0.0)
+    result = predict_from_orders(orders, end=CALIBRATION_END, settings=settings)
+    _within_1_percent(result.purchase_model.params,
+                      {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426})
+    _within_1_percent(result.spend_model.params, {"p": 6.25, "q": 3.74, "gamma": 15.44})
+    table = result.table
+    first = table.filter(pc.equal(table["customer_id"], 1))  # x=2, t_x 30.43, T 38.86
+    assert first["expected_purchases"][0].as_py() == pytest.approx(1.226, abs=2e-3)
+    assert table.num_rows == 2357

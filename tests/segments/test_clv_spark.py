@@ -80,3 +80,13 @@ def test_summary_reads_parquet_facts(tmp_path: Path) -> None:
     orders = con.read_parquet(tmp_path / "orders.parquet")
     table = con.to_pyarrow(summarise_orders(orders, end=date(2026, 3, 31)))
     assert table["T"].to_pylist() == [89.0, 49.0, 85.0]
+
+
+def test_refunds_beyond_repeat_spend_give_zero_not_negative() -> None:
+    orders = pa.table({"customer_id": [7, 7, 7], "amount": [50.0, 30.0, -80.0],
+                       "day": pa.array([date(2026, 1, 1), date(2026, 1, 9), date(2026, 1, 20)],
+                                       pa.date32())})
+    summary = ibis.duckdb.connect().to_pyarrow(
+        summarise_orders(ibis.memtable(orders), end=date(2026, 2, 1)))
+    assert summary["frequency"].to_pylist() == [2.0]
+    assert summary["monetary_value"].to_pylist() == [0.0]

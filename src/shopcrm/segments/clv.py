@@ -189,6 +189,8 @@ def summarise_orders(
     measured to ``end`` itself: a first purchase on ``end`` gives T = 0. An Ibis
     expression, so the features job runs it on DuckDB or Spark; the caller filters the
     orders it counts (paid, not cancelled) and chooses the amount (net of refunds or not).
+    A repeat buyer whose refunds outweigh their repeat purchases gets a mean spend of 0,
+    not a negative one (the spend model has no meaning for negative spend).
     """
     if unit_days <= 0:
         raise ValueError("unit_days must be positive")
@@ -207,7 +209,8 @@ def summarise_orders(
         T=end_value.delta(per["first"], unit="day").cast("float64") / unit_days,
         monetary_value=ibis.ifelse(
             frequency > 0,
-            (per.total - per.first_value).cast("float64") / frequency.cast("float64"),
+            ibis.greatest(
+                (per.total - per.first_value).cast("float64") / frequency.cast("float64"), 0.0),
             0.0),
     ).order_by("customer_id")
 
@@ -358,3 +361,18 @@ def predict(
         "clv": clv,
     })
     return ClvPrediction(settings, purchase_model, spend_model, table, notes)
+
+
+def predict_from_orders(
+    orders: ir.Table, *, end: date, settings: ClvSettings | None = None,
+    customer: str = "customer_id", day: str = "day", amount: str = "amount",
+) -> ClvPrediction:
+    """Summarise ``orders`` on their own engine, then fit and predict in NumPy.
+
+    The summary's time unit follows ``settings.unit``, so the two can never disagree.
+    """
+    settings = settings or ClvSettings()
+    unit_days = 7.0 if settings.unit == "weeks" else 1.0
+    summary = summarise_orders(orders, end=end, unit_days=unit_days, customer=customer,
+                               day=day, amount=amount).to_pyarrow()
+    return predict(summary, settings=settings)
