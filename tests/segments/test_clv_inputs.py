@@ -124,3 +124,17 @@ def test_bad_settings_are_refused(settings: dict[str, Any]) -> None:
 def test_spend_expectation_needs_q_above_one() -> None:
     with pytest.raises(ValueError, match="q"):
         GammaGamma(2.0, 0.9, 10.0).expected_spend(1, 10.0)
+
+
+def test_data_that_do_not_identify_the_model_are_refused() -> None:
+    """Everyone bought again right at the end: nobody ever lapses, so the dropout
+    parameters run off instead of converging."""
+    from shopcrm.segments.clv_models import FitError
+
+    rng = np.random.default_rng(1)
+    T = rng.uniform(10, 50, 500)
+    x = rng.integers(1, 5, 500).astype(float)
+    with pytest.raises(FitError, match=r"BG/NBD: .* ran off"):
+        BgNbd.fit(x, T, T)
+    with pytest.raises(FitError, match=r"Gamma-Gamma: .* ran off"):
+        GammaGamma.fit(np.full(100, 3.0), np.full(100, 20.0))  # no spread in spend at all

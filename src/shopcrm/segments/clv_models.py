@@ -71,9 +71,16 @@ Objective = Callable[[FloatArray], float]
 ObjectiveWithGradient = Callable[[FloatArray], tuple[float, FloatArray]]
 
 
+SHAPE_LIMITS = (1e-4, 1e4)
+"""Plausible range of a fitted shape parameter (r, a, b, s, p, q); outside it the optimiser
+has wandered along a ridge of an unidentified model rather than found a maximum."""
+SCALE_LIMITS = (1e-6, 1e9)
+"""Scale parameters (α, β, γ) carry the data's units (days, yuan or cents): wider."""
+
+
 def _maximise(
-    neg_mean_ll: Objective, start: FloatArray, what: str,
-    with_gradient: ObjectiveWithGradient | None = None,
+    neg_mean_ll: Objective, start: FloatArray, what: str, names: tuple[str, ...],
+    shapes: frozenset[str], with_gradient: ObjectiveWithGradient | None = None,
 ) -> FloatArray:
     """Minimise a negative mean log-likelihood over log-parameters; return the parameters.
 
@@ -118,11 +125,13 @@ def _maximise(
         best = polished if polished.fun <= first.fun else first
     if not np.isfinite(best.fun) or best.fun >= 1e10:
         raise FitError(f"{what}: the likelihood could not be evaluated at any parameter value")
-    if np.any(np.abs(best.x) > 25):
-        raise FitError(
-            f"{what}: a parameter ran off to {np.exp(best.x).tolist()} — the data do not "
-            "identify the model (too few customers, or no repeat purchases)")
     fitted: FloatArray = np.exp(best.x)
+    limits = [SHAPE_LIMITS if name in shapes else SCALE_LIMITS for name in names]
+    for name, value, (low, high) in zip(names, fitted, limits, strict=True):
+        if not low <= value <= high:
+            raise FitError(
+                f"{what}: {name} ran off to {value:.4g} — the data do not identify the model "
+                "(too few customers, almost no repeat purchases, or nobody ever lapses)")
     return fitted
 
 
@@ -237,7 +246,8 @@ class BgNbd:
             return -value / total, -grad / total
 
         start = np.log([1.0, max(float(np.mean(uT)), 1e-3), 1.0, 1.0])
-        r, alpha, a, b = _maximise(neg, start, "BG/NBD", neg_with_gradient)
+        r, alpha, a, b = _maximise(neg, start, "BG/NBD", ("r", "alpha", "a", "b"),
+                                  frozenset({"r", "a", "b"}), neg_with_gradient)
         ll = float((weights * cls.individual_log_likelihood([r, alpha, a, b], ux, ut, uT)).sum())
         return cls(float(r), float(alpha), float(a), float(b), ll)
 
@@ -380,7 +390,8 @@ class ParetoNbd:
 
         mean_T = max(float(np.mean(uT)), 1e-3)
         start = np.log([1.0, mean_T, 1.0, mean_T])
-        r, alpha, s, beta = _maximise(neg, start, "Pareto/NBD")
+        r, alpha, s, beta = _maximise(neg, start, "Pareto/NBD", ("r", "alpha", "s", "beta"),
+                                     frozenset({"r", "s"}))
         ll = float((weights * cls.individual_log_likelihood(
             [r, alpha, s, beta], ux, ut, uT)).sum())
         return cls(float(r), float(alpha), float(s), float(beta), ll)
@@ -484,7 +495,8 @@ class GammaGamma:
             return -value / total, -grad / total
 
         start = np.log([1.0, 1.0, max(float(np.mean(um)), 1e-3)])
-        p, q, gamma = _maximise(neg, start, "Gamma-Gamma", neg_with_gradient)
+        p, q, gamma = _maximise(neg, start, "Gamma-Gamma", ("p", "q", "gamma"),
+                                  frozenset({"p", "q"}), neg_with_gradient)
         ll = float((weights * cls.individual_log_likelihood([p, q, gamma], ux, um)).sum())
         return cls(float(p), float(q), float(gamma), ll)
 
