@@ -1,0 +1,1 @@
+"""Knowing every customer: features, RFM, lifecycle, tags, CLV, clusters and segments."""
