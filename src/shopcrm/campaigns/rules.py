@@ -1,0 +1,439 @@
+"""Campaign rules: pure functions of their inputs and an injected ``now`` or RNG.
+
+Who is held out, which variant a customer gets, whether a frequency cap or quiet hours
+hold a message back and until when, how an SMS is assembled and how many billed
+segments it costs, whether a reply means "unsubscribe", and when a failed send is
+retried. No I/O here: dispatch loads histories in bulk and calls these per customer,
+and every rule is unit-tested with plain values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+# --------------------------------------------------------------------------- experiments
+
+DEFAULT_HOLDOUT_SHARE = 0.10
+HOLDOUT = "holdout"
+
+
+def _unit_hash(*parts: object) -> float:
+    """A uniform number in [0, 1) fixed by the parts (SHA-256, first 64 bits).
+
+    Stable across processes, machines and Python versions (unlike ``hash()``), so a
+    re-run of a campaign, a resumed dispatch and the lift report all agree on who was
+    held out.
+    """
+    text = "\x1f".join(str(p) for p in parts).encode("utf-8")
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") / 2.0 ** 64
+
+
+def in_holdout(campaign_id: int | str, customer_id: int | str, *,
+               share: float = DEFAULT_HOLDOUT_SHARE) -> bool:
+    """Whether the customer belongs to the campaign's holdout (receives nothing).
+
+    Deterministic in (campaign, customer); different campaigns hold out independent
+    groups, so nobody is starved of every campaign.
+    """
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"holdout share must be in [0, 1), got {share}")
+    return _unit_hash("holdout", campaign_id, customer_id) < share
+
+
+def assign_variant(campaign_id: int | str, customer_id: int | str,
+                   weights: Mapping[str, float] | Sequence[tuple[str, float]]) -> str:
+    """The A/B/n variant for a customer, with probability proportional to its weight.
+
+    Hashed independently of the holdout (another salt), so variant shares among the
+    treated equal the weights. Variants are taken in the order given; weights must be
+    positive.
+    """
+    items = list(weights.items()) if isinstance(weights, Mapping) else list(weights)
+    if not items:
+        raise ValueError("at least one variant is needed")
+    names = [name for name, _ in items]
+    if len(set(names)) != len(names):
+        raise ValueError(f"variant names must be unique, got {names}")
+    if any(not w > 0 for _, w in items):
+        raise ValueError("variant weights must be positive")
+    total = sum(w for _, w in items)
+    point = _unit_hash("variant", campaign_id, customer_id) * total
+    cumulative = 0.0
+    for name, weight in items:
+        cumulative += weight
+        if point < cumulative:
+            return name
+    return items[-1][0]  # rounding at the very top of the range
+
+
+def assign_arm(campaign_id: int | str, customer_id: int | str, *,
+               weights: Mapping[str, float] | Sequence[tuple[str, float]] = (("A", 1.0),),
+               holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> str:
+    """``"holdout"`` or the customer's variant name."""
+    if in_holdout(campaign_id, customer_id, share=holdout_share):
+        return HOLDOUT
+    variant = assign_variant(campaign_id, customer_id, weights)
+    if variant == HOLDOUT:
+        raise ValueError(f"{HOLDOUT!r} is reserved and cannot name a variant")
+    return variant
+
+
+# --------------------------------------------------------------------------- frequency caps
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """One earlier message to the customer, from any campaign."""
+
+    at: datetime
+    channel: str
+    purpose: str = "marketing"
+
+
+@dataclass(frozen=True)
+class FrequencyCap:
+    """At most ``limit`` messages of ``purpose`` on ``channel`` within ``window``.
+
+    ``channel="any"`` counts every channel together.
+    """
+
+    channel: str
+    limit: int
+    window: timedelta
+    purpose: str = "marketing"
+
+    def __post_init__(self) -> None:
+        if self.limit < 0:
+            raise ValueError(f"a frequency cap limit cannot be negative, got {self.limit}")
+        if self.window <= timedelta(0):
+            raise ValueError("a frequency cap window must be positive")
+
+    def applies_to(self, channel: str, purpose: str) -> bool:
+        return self.purpose == purpose and self.channel in ("any", channel)
+
+
+DEFAULT_CAPS: tuple[FrequencyCap, ...] = (
+    FrequencyCap(channel="sms", limit=2, window=timedelta(days=7)),
+)
+"""≤ 2 marketing SMS per customer per 7 days, across campaigns."""
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def cap_release_time(history: Iterable[SentRecord], *, channel: str, purpose: str,
+                     caps: Iterable[FrequencyCap], now: datetime) -> datetime | None:
+    """When a new message may go out under the caps: ``now`` if it may go now, the
+    moment enough earlier messages leave a window otherwise, None if a cap forbids
+    every message (limit 0).
+
+    A window is half-open ``(t - window, t]``: a message sent exactly ``window`` ago no
+    longer counts. Messages dated after ``now`` (clock skew) count from their own time.
+    """
+    now = _aware(now)
+    records = [r for r in history]
+    release = now
+    for cap in caps:
+        if not cap.applies_to(channel, purpose):
+            continue
+        if cap.limit == 0:
+            return None
+        times = sorted(
+            (_aware(r.at) for r in records
+             if r.purpose == cap.purpose and cap.channel in ("any", r.channel)),
+            reverse=True)
+        counted = [t for t in times if t > now - cap.window]
+        if len(counted) >= cap.limit:
+            # The (limit)-th newest must leave the window before one more fits.
+            oldest_that_blocks = counted[cap.limit - 1]
+            release = max(release, oldest_that_blocks + cap.window)
+    return release
+
+
+def within_caps(history: Iterable[SentRecord], *, channel: str, purpose: str,
+                caps: Iterable[FrequencyCap], now: datetime) -> bool:
+    """Whether one more message may go out now."""
+    return cap_release_time(history, channel=channel, purpose=purpose, caps=caps,
+                            now=now) == _aware(now)
+
+
+# --------------------------------------------------------------------------- quiet hours
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Local times when a channel stays silent: ``start`` (inclusive) to ``end``
+    (exclusive), crossing midnight when ``start > end``."""
+
+    start: time
+    end: time
+
+    def __post_init__(self) -> None:
+        if self.start == self.end:
+            raise ValueError("quiet hours need different start and end times")
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("quiet hours are local wall-clock times, without a zone")
+
+    def is_quiet(self, local: time) -> bool:
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+DEFAULT_QUIET_HOURS: Mapping[str, QuietHours] = {
+    "sms": QuietHours(start=time(21, 0), end=time(8, 0)),
+}
+"""No marketing SMS between 21:00 and 08:00 in the customer's time zone."""
+
+
+def next_send_time(now: datetime, *, timezone: str | ZoneInfo,
+                   quiet: QuietHours | None) -> datetime:
+    """``now`` if the customer's local time is outside quiet hours, else the end of the
+    quiet period (in UTC): held messages go out in the next window, never dropped.
+
+    Wall-clock ends that a daylight-saving jump skips are taken at the first instant
+    after the jump.
+    """
+    now = _aware(now).astimezone(UTC)
+    if quiet is None:
+        return now
+    zone = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    if not quiet.is_quiet(local.time().replace(tzinfo=None)):
+        return now
+    day = local.date()
+    if quiet.start > quiet.end and local.time().replace(tzinfo=None) >= quiet.start:
+        day += timedelta(days=1)  # evening part: the quiet period ends tomorrow morning
+    release = datetime.combine(day, quiet.end, tzinfo=zone).astimezone(UTC)
+    # A wall-clock time inside a DST gap maps to an instant whose round trip differs;
+    # every instant from the mapped one on is outside quiet hours, so it is the answer.
+    return max(release, now)
+
+
+# --------------------------------------------------------------------------- SMS text
+
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+"""Characters of the GSM 03.38 extension table: two septets each (escape + char)."""
+
+
+class SmsEncoding(StrEnum):
+    GSM7 = "GSM-7"
+    UCS2 = "UCS-2"
+
+
+@dataclass(frozen=True)
+class SmsLength:
+    """What an SMS costs: characters as the network counts them, the encoding and the
+    number of billed segments (160/153 septets in GSM-7, 70/67 UTF-16 units in UCS-2,
+    the Chinese providers' 70/67)."""
+
+    units: int
+    encoding: SmsEncoding
+    segments: int
+    per_segment: int
+
+    @property
+    def remaining_in_segment(self) -> int:
+        """Units left before another segment is billed (for the editor)."""
+        return self.segments * self.per_segment - self.units if self.units else self.per_segment
+
+
+def sms_length(text: str) -> SmsLength:
+    """Length, encoding and segment count of ``text`` as sent."""
+    if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text):
+        units = sum(2 if c in GSM7_EXTENSION else 1 for c in text)
+        single, multi, encoding = 160, 153, SmsEncoding.GSM7
+    else:
+        units = len(text.encode("utf-16-le")) // 2  # astral characters take two units
+        single, multi, encoding = 70, 67, SmsEncoding.UCS2
+    if units <= single:
+        return SmsLength(units, encoding, 1 if units else 0, single)
+    return SmsLength(units, encoding, -(-units // multi), multi)
+
+
+OPT_OUT_SUFFIX = {"zh": "回T退订", "en": "Reply TD to unsubscribe"}
+
+
+def _shop_signature(signature: str) -> str:
+    name = signature.strip().strip("【】[]").strip()
+    if not name:
+        raise ValueError("an SMS needs the shop's signature (the registered 签名)")
+    if any(c in name for c in "【】"):
+        raise ValueError(f"signature {signature!r} cannot contain 【 or 】")
+    return f"【{name}】"
+
+
+def assemble_sms(body: str, *, signature: str, language: str = "zh",
+                 opt_out: str | None = None) -> str:
+    """The text as the customer receives it: ``【signature】body opt-out``.
+
+    Chinese carriers require the registered signature in 【】 at the start and a way to
+    opt out in marketing texts; a body that already carries them is not doubled.
+    """
+    text = body.strip()
+    if not text:
+        raise ValueError("an SMS needs a body")
+    tag = _shop_signature(signature)
+    if text.startswith(tag):
+        text = text[len(tag):].lstrip()
+    suffix = opt_out if opt_out is not None else OPT_OUT_SUFFIX.get(language)
+    if suffix is None:
+        raise ValueError(f"no opt-out text for language {language!r}; pass opt_out=")
+    if suffix and not text.endswith(suffix):
+        separator = "" if language == "zh" else " "
+        if text[-1] not in "。.!！?？,，;；":
+            separator = "，" if language == "zh" else ". "
+        text = f"{text}{separator}{suffix}"
+    return f"{tag}{text}"
+
+
+# --------------------------------------------------------------------------- replies
+
+ASCII_UNSUBSCRIBE = frozenset({"td", "t", "n", "unsubscribe", "stop", "stopall", "cancel",
+                               "end", "quit", "optout"})
+CJK_UNSUBSCRIBE = ("退订", "取消订阅", "退定")
+_NEGATIONS = "不别勿没莫"
+_TOKEN = re.compile(r"[a-z]+|[\u3400-\u9fff]+|\d+")
+
+
+def is_unsubscribe(reply: str) -> bool:
+    """Whether an SMS reply asks to stop marketing messages.
+
+    Width- and case-insensitive (NFKC folds ``ＴＤ`` to ``TD``): the reply's first word is
+    one of the opt-out keywords (``T``, ``TD``, ``N``, ``STOP``, ``unsubscribe`` ...) or
+    its Chinese words contain 退订 / 取消订阅 without a negation in the two characters
+    before (不要退订 and 别退订 are not requests). Longer words (``Thanks``, ``TDK``,
+    ``stopwatch``) and keywords later in a sentence (``I will not stop``) are not requests.
+    """
+    text = unicodedata.normalize("NFKC", reply).casefold()
+    tokens = _TOKEN.findall(text)
+    if not tokens:
+        return False
+    if tokens[0] in ASCII_UNSUBSCRIBE:
+        return True
+    for token in tokens:
+        if not ("\u3400" <= token[0] <= "\u9fff"):
+            continue
+        for keyword in CJK_UNSUBSCRIBE:
+            start = token.find(keyword)
+            while start >= 0:
+                if not any(c in _NEGATIONS for c in token[max(0, start - 2):start]):
+                    return True
+                start = token.find(keyword, start + 1)
+    return False
+
+
+# --------------------------------------------------------------------------- retries
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped, honouring a provider's Retry-After."""
+
+    max_attempts: int = 6
+    base: timedelta = timedelta(seconds=30)
+    factor: float = 2.0
+    cap: timedelta = timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.base <= timedelta(0) or self.cap < self.base or self.factor < 1.0:
+            raise ValueError("backoff needs base > 0, cap ≥ base and factor ≥ 1")
+
+
+def retry_delay(attempt: int, *, policy: RetryPolicy, rng: random.Random,
+                retry_after: timedelta | None = None) -> timedelta | None:
+    """How long to wait after failed attempt number ``attempt`` (1-based) before the
+    next, or None when the attempts are used up (the message becomes a dead letter).
+
+    Full jitter (a uniform draw in ``[0, min(cap, base·factor^(attempt-1))]``) spreads a
+    throttled burst instead of retrying it in lockstep; a provider's ``Retry-After`` is
+    a floor, never shortened.
+    """
+    if attempt < 1:
+        raise ValueError("attempts are numbered from 1")
+    if attempt >= policy.max_attempts:
+        return None
+    ceiling = min(policy.cap.total_seconds(),
+                  policy.base.total_seconds() * policy.factor ** (attempt - 1))
+    delay = timedelta(seconds=rng.uniform(0.0, ceiling))
+    if retry_after is not None and retry_after > delay:
+        delay = retry_after
+    return delay
+
+
+def retry_schedule(policy: RetryPolicy, rng: random.Random) -> list[timedelta]:
+    """Every delay a message that always fails transiently would wait (for display)."""
+    delays: list[timedelta] = []
+    attempt = 1
+    while (delay := retry_delay(attempt, policy=policy, rng=rng)) is not None:
+        delays.append(delay)
+        attempt += 1
+    return delays
+
+
+# --------------------------------------------------------------------------- send decision
+
+
+class Action(StrEnum):
+    SEND = "send"
+    HOLD = "hold"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class SendDecision:
+    """What dispatch does with one message now: send, hold until ``at``, or skip with a
+    reason (skips are counted, never silent)."""
+
+    action: Action
+    reason: str
+    at: datetime | None = None
+
+
+def decide_send(*, now: datetime, channel: str, purpose: str, consent_allowed: bool,
+                suppressed: bool, history: Iterable[SentRecord],
+                caps: Iterable[FrequencyCap] = DEFAULT_CAPS,
+                timezone: str | ZoneInfo = "Asia/Shanghai",
+                quiet_hours: Mapping[str, QuietHours] = DEFAULT_QUIET_HOURS) -> SendDecision:
+    """Compose the respect rules for one message at send time.
+
+    Order matters: suppression and consent skip (asking later will not change them
+    without the customer acting); a frequency cap or quiet hours hold the message until
+    the later of the two release times, so it goes out in the next allowed window.
+    Service messages (order updates) are not subject to marketing caps.
+    """
+    now = _aware(now).astimezone(UTC)
+    if suppressed:
+        return SendDecision(Action.SKIP, "suppressed")
+    if not consent_allowed:
+        return SendDecision(Action.SKIP, f"no {purpose} consent for {channel}")
+    at = now
+    reason = ""
+    released = cap_release_time(history, channel=channel, purpose=purpose, caps=caps, now=now)
+    if released is None:
+        return SendDecision(Action.SKIP, f"frequency cap forbids {channel} {purpose}")
+    if released > at:
+        at, reason = released, "frequency cap"
+    quiet = quiet_hours.get(channel) if purpose == "marketing" else None
+    # Quiet hours apply at the moment it would be sent; a cap release at night moves on.
+    after_quiet = next_send_time(at, timezone=timezone, quiet=quiet)
+    if after_quiet > at:
+        at = after_quiet
+        reason = "quiet hours" if not reason else f"{reason}, then quiet hours"
+    if at == now:
+        return SendDecision(Action.SEND, "allowed", now)
+    return SendDecision(Action.HOLD, reason, at)
