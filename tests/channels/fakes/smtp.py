@@ -1,0 +1,76 @@
+"""An SMTP server on loopback (aiosmtpd) that keeps what it receives and can refuse:
+recipients starting ``reject`` get 550, ``busy`` get 451, ``spam`` is refused at DATA."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = message_from_bytes(self.data, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+class _Handler:
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        local = address.split("@", 1)[0]
+        if local.startswith("reject"):
+            return "550 5.1.1 mailbox unavailable"
+        if local.startswith("busy"):
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if any(r.split("@", 1)[0].startswith("spam") for r in envelope.rcpt_tos):
+            return "554 5.7.1 message refused as spam"
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                      bytes(envelope.original_content or envelope.content)))
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class SmtpServer:
+    def __init__(self, port: int | None = None) -> None:
+        self.handler = _Handler()
+        self.port = port or _free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._running = False
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    def start(self) -> SmtpServer:
+        self.controller.start()
+        self._running = True
+        return self
+
+    def stop(self) -> None:
+        if self._running:
+            self._running = False
+            self.controller.stop()
