@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from shopcrm.channels.base import ChannelKind, Message, SendResult, http_status_result
+from shopcrm.channels.base import ChannelKind, Message, SendResult, http_client, http_status_result
 from shopcrm.channels.filesink import FileSinkChannel
 
 
@@ -34,7 +34,7 @@ class HttpPushChannel:
     def __init__(self, settings: PushSettings, *,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
-        self._client = httpx.Client(timeout=settings.timeout, transport=transport,
+        self._client = http_client(timeout=settings.timeout, transport=transport,
                                     headers={"Authorization": f"Bearer {settings.api_token}"})
 
     def send(self, message: Message) -> SendResult:

@@ -35,6 +35,7 @@ from shopcrm.channels.base import (
     ChannelKind,
     Message,
     SendResult,
+    http_client,
     http_status_result,
 )
 
@@ -166,7 +167,7 @@ class HttpSmsChannel:
     def __init__(self, settings: SmsGatewaySettings, *,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
-        self._client = httpx.Client(base_url=settings.base_url, timeout=settings.timeout,
+        self._client = http_client(base_url=settings.base_url, timeout=settings.timeout,
                                     transport=transport,
                                     headers={"Content-Type": "application/json"})
 

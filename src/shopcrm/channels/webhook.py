@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from shopcrm.channels.base import ChannelKind, Message, SendResult, http_status_result
+from shopcrm.channels.base import ChannelKind, Message, SendResult, http_client, http_status_result
 from shopcrm.channels.filesink import message_record
 from shopcrm.clock import Clock, SystemClock
 
@@ -86,7 +86,7 @@ class WebhookChannel:
                  transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self._clock = clock or SystemClock()
-        self._client = httpx.Client(timeout=settings.timeout, transport=transport)
+        self._client = http_client(timeout=settings.timeout, transport=transport)
 
     def send(self, message: Message) -> SendResult:
         body = json.dumps({"type": "message", **message_record(message)},

@@ -28,6 +28,7 @@ from shopcrm.channels.base import (
     DeliveryStatus,
     Message,
     SendResult,
+    http_client,
     http_status_result,
 )
 from shopcrm.clock import Clock, SystemClock
@@ -67,7 +68,7 @@ class WeChatChannel:
                  transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self._clock = clock or SystemClock()
-        self._client = httpx.Client(base_url=settings.api_base, timeout=settings.timeout,
+        self._client = http_client(base_url=settings.api_base, timeout=settings.timeout,
                                     transport=transport)
         self._token: str | None = None
         self._token_expires: datetime | None = None

@@ -39,10 +39,13 @@ class FakeSmsGateway:
     """Requests per second before 429 (None: unlimited)."""
     retry_after_seconds: int = 1
     batch_size: int = 100
+    record: bool = True
+    """Keep every message and receipt (tests); benchmarks only count them."""
 
     def __post_init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
         self.requests = 0
+        self.accepted = 0
         self.receipts: list[dict[str, Any]] = []
         self.replies: list[dict[str, Any]] = []
         self._by_out_id: dict[str, str] = {}
@@ -126,8 +129,11 @@ class FakeSmsGateway:
             out_id = str(item.get("out_id", ""))
             if out_id and out_id in self._by_out_id:  # idempotent retry: no second message
                 return {"code": "OK", "message_id": self._by_out_id[out_id]}
-            message_id = f"SM{len(self.sent) + 1:09d}"
+            self.accepted += 1
+            message_id = f"SM{self.accepted:09d}"
             self._by_out_id[out_id] = message_id
+            if not self.record:
+                return {"code": "OK", "message_id": message_id}
             self.sent.append({**item, "message_id": message_id})
             delivered = phone not in self.unreachable
             self.receipts.append({
