@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shopcrm.campaigns.rules import (
+    ASCII_UNSUBSCRIBE,
     DEFAULT_CAPS,
     DEFAULT_QUIET_HOURS,
     HOLDOUT,
@@ -263,6 +264,7 @@ def test_segments_hold_the_text(text: str) -> None:
 @pytest.mark.parametrize("reply", [
     "T", "t", "TD", "td", " TD ", "ＴＤ", "ｔ", "N", "退订", "退订。", "我要退订", "请帮我退订短信",
     "取消订阅", "STOP", "Stop please", "unsubscribe", "UNSUBSCRIBE!", "td 谢谢", "T。",
+    "TD谢谢", "「TD」",
 ])
 def test_unsubscribe_replies(reply: str) -> None:
     assert is_unsubscribe(reply)
@@ -271,9 +273,32 @@ def test_unsubscribe_replies(reply: str) -> None:
 @pytest.mark.parametrize("reply", [
     "", "   ", "Thanks", "thank you", "TDK", "stopwatch", "tomorrow", "No thanks", "ok",
     "不要退订", "别退订我", "I will not stop buying", "好的", "1", "Yes", "NT", "要优惠券",
+    "T-shirt还有货吗", "T恤", "N/A", "t1", "Ｔｈａｎｋｓ", "endless", "stopover",
 ])
 def test_not_unsubscribe(reply: str) -> None:
     assert not is_unsubscribe(reply)
+
+
+FULL_WIDTH = {chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)}
+
+
+@given(st.sampled_from(sorted(ASCII_UNSUBSCRIBE)), st.booleans(), st.booleans(),
+       st.sampled_from(["", " ", "。", "!", " please", "  谢谢"]))
+def test_keywords_in_any_width_and_case(keyword: str, upper: bool, wide: bool,
+                                        tail: str) -> None:
+    word = keyword.upper() if upper else keyword
+    if wide:
+        word = "".join(FULL_WIDTH.get(c, c) for c in word)
+    assert is_unsubscribe(f" {word}{tail}")
+
+
+@given(st.sampled_from(sorted(ASCII_UNSUBSCRIBE)),
+       st.text(alphabet="abcdefghijklmnopqrstuvwxyz-/0123456789", min_size=1, max_size=6))
+def test_longer_words_are_not_keywords(keyword: str, rest: str) -> None:
+    word = keyword + rest
+    if word in ASCII_UNSUBSCRIBE:
+        return
+    assert not is_unsubscribe(word)
 
 
 # --------------------------------------------------------------------------- retries

@@ -305,7 +305,16 @@ ASCII_UNSUBSCRIBE = frozenset({"td", "t", "n", "unsubscribe", "stop", "stopall",
                                "end", "quit", "optout"})
 CJK_UNSUBSCRIBE = ("退订", "取消订阅", "退定")
 _NEGATIONS = "不别勿没莫"
-_TOKEN = re.compile(r"[a-z]+|[\u3400-\u9fff]+|\d+")
+_END_OF_WORD = r"(?=$|[\s.!,;:?。、！，；：？~…\"')）】」』])"
+_FIRST_WORD = re.compile(
+    r"^[\s\W_]*(?:(?:" + "|".join(sorted(ASCII_UNSUBSCRIBE, key=len, reverse=True)) + r")"
+    + _END_OF_WORD + r"|(?:" + "|".join(k for k in ASCII_UNSUBSCRIBE if len(k) > 1)
+    + r")(?=[\u3400-\u9fff]))")
+"""A keyword as the reply's first word: followed by the end, a space or sentence
+punctuation — not by more letters (``Thanks``), a hyphen (``T-shirt``), a slash
+(``N/A``) or digits. Chinese may follow a keyword of two letters or more (``TD谢谢``)
+but not a single letter (``T恤`` is a T-shirt)."""
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 
 
 def is_unsubscribe(reply: str) -> bool:
@@ -315,23 +324,19 @@ def is_unsubscribe(reply: str) -> bool:
     one of the opt-out keywords (``T``, ``TD``, ``N``, ``STOP``, ``unsubscribe`` ...) or
     its Chinese words contain 退订 / 取消订阅 without a negation in the two characters
     before (不要退订 and 别退订 are not requests). Longer words (``Thanks``, ``TDK``,
-    ``stopwatch``) and keywords later in a sentence (``I will not stop``) are not requests.
+    ``T-shirt``, ``T恤``) and keywords later in a sentence (``I will not stop``) are not
+    requests.
     """
     text = unicodedata.normalize("NFKC", reply).casefold()
-    tokens = _TOKEN.findall(text)
-    if not tokens:
-        return False
-    if tokens[0] in ASCII_UNSUBSCRIBE:
+    if _FIRST_WORD.match(text):
         return True
-    for token in tokens:
-        if not ("\u3400" <= token[0] <= "\u9fff"):
-            continue
+    for run in _CJK_RUN.findall(text):
         for keyword in CJK_UNSUBSCRIBE:
-            start = token.find(keyword)
+            start = run.find(keyword)
             while start >= 0:
-                if not any(c in _NEGATIONS for c in token[max(0, start - 2):start]):
+                if not any(c in _NEGATIONS for c in run[max(0, start - 2):start]):
                     return True
-                start = token.find(keyword, start + 1)
+                start = run.find(keyword, start + 1)
     return False
 
 
