@@ -20,6 +20,7 @@ from shopcrm.campaigns.rules import (
     Action,
     FrequencyCap,
     QuietHours,
+    RateLimit,
     RetryPolicy,
     SentRecord,
     SmsEncoding,
@@ -34,6 +35,7 @@ from shopcrm.campaigns.rules import (
     retry_delay,
     retry_schedule,
     sms_length,
+    take_token,
     within_caps,
 )
 
@@ -209,6 +211,42 @@ def test_release_is_never_quiet_and_never_early(moment: datetime, zone: str, sta
 def test_bad_quiet_hours() -> None:
     with pytest.raises(ValueError):
         QuietHours(start=time(8), end=time(8))
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+def test_token_bucket_bursts_then_paces() -> None:
+    limit = RateLimit(per_second=10, burst=3)
+    state, times = None, []
+    for _ in range(6):
+        state, at = take_token(state, limit=limit, now=NOW)
+        times.append(at)
+    ms = [round((t - NOW).total_seconds() * 1000) for t in times]
+    assert ms == [0, 0, 0, 100, 200, 300]
+    # After a pause the bucket refills, but never beyond the burst.
+    state, at = take_token(state, limit=limit, now=NOW + timedelta(seconds=60))
+    assert at == NOW + timedelta(seconds=60) and state.tokens == 2
+    with pytest.raises(ValueError):
+        RateLimit(per_second=0)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=5), min_size=1, max_size=60),
+       st.floats(min_value=0.5, max_value=50), st.integers(min_value=1, max_value=5))
+def test_token_bucket_never_exceeds_the_rate(gaps: list[float], rate: float,
+                                             burst: int) -> None:
+    limit = RateLimit(per_second=rate, burst=burst)
+    state, now, sends = None, NOW, []
+    for gap in gaps:
+        now += timedelta(seconds=gap)
+        state, at = take_token(state, limit=limit, now=now)
+        assert at >= now
+        sends.append(at)
+    # In any window [s, s + T] at most burst + rate·T sends (slack: times are whole µs).
+    for i, start in enumerate(sends):
+        for j in range(i, len(sends)):
+            span = (sends[j] - start).total_seconds()
+            assert j - i + 1 <= burst + rate * (span + 2e-6)
 
 
 # --------------------------------------------------------------------------- SMS text

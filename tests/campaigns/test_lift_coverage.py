@@ -15,6 +15,7 @@ from shopcrm.campaigns.lift import (
     Interval,
     Proportion,
     Sample,
+    funnel,
     lift_report,
     mean_lift,
     rate_lift,
@@ -113,3 +114,14 @@ def test_report_roi_and_verdict() -> None:
 def test_bad_input_is_refused(bad: object) -> None:
     with pytest.raises(ValueError):
         bad()  # type: ignore[operator]
+
+
+def test_funnel() -> None:
+    steps = funnel([("sent", 1000), ("delivered", 950), ("opened", 190), ("clicked", 38),
+                    ("converted", 0), ("revenue orders", 0)])
+    assert [s.of_previous for s in steps] == [None, 0.95, 0.2, 0.2, 0.0, None]
+    assert [s.of_first for s in steps] == [None, 0.95, 0.19, 0.038, 0.0, 0.0]
+    assert funnel([]) == []
+    assert funnel([("sent", 0), ("delivered", 0)])[1].of_first is None
+    with pytest.raises(ValueError):
+        funnel([("sent", -1)])

@@ -327,3 +327,36 @@ def lift_report(treated: Arm, holdout: Arm, *, cost: Decimal | None = None,
             roi_ci = incremental_ci.scaled(1.0 / c, -1.0)
     return LiftReport(treated, holdout, conversion, revenue, incremental, incremental_ci,
                       cost, roi, roi_ci)
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    """One step of sent → delivered → opened → clicked → converted."""
+
+    name: str
+    count: int
+    of_previous: float | None
+    """Share of the previous step (None for the first step or after an empty one)."""
+    of_first: float | None
+
+
+def funnel(steps: Iterable[tuple[str, int]]) -> list[FunnelStep]:
+    """Step-to-step and overall rates of a funnel of distinct-customer counts.
+
+    Counts need not shrink (a pixel can report an open for a mail whose delivery receipt
+    never came); rates above 1 are shown as they are rather than clipped.
+    """
+    result: list[FunnelStep] = []
+    first: int | None = None
+    previous: int | None = None
+    for name, count in steps:
+        if count < 0:
+            raise ValueError(f"funnel step {name!r} has a negative count {count}")
+        if first is None:
+            first = count
+        result.append(FunnelStep(
+            name, count,
+            None if not previous else count / previous,
+            None if not first or not result else count / first))
+        previous = count
+    return result

@@ -10,6 +10,7 @@ and every rule is unit-tested with plain values.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import re
 import unicodedata
@@ -217,6 +218,54 @@ def next_send_time(now: datetime, *, timezone: str | ZoneInfo,
     # A wall-clock time inside a DST gap maps to an instant whose round trip differs;
     # every instant from the mapped one on is outside quiet hours, so it is the answer.
     return max(release, now)
+
+
+# --------------------------------------------------------------------------- rate limits
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A provider's (or our own) sending rate: ``per_second`` on average, bursts of up
+    to ``burst`` messages."""
+
+    per_second: float
+    burst: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.per_second > 0 or self.burst < 1:
+            raise ValueError("a rate limit needs per_second > 0 and burst ≥ 1")
+
+
+@dataclass(frozen=True)
+class BucketState:
+    """Tokens left at a moment; negative while sends are reserved ahead of time."""
+
+    tokens: float
+    at: datetime
+
+
+def take_token(state: BucketState | None, *, limit: RateLimit,
+               now: datetime) -> tuple[BucketState, datetime]:
+    """Reserve one send under a token bucket: the new state and when the send may go
+    (``now``, or later when the bucket is empty — throttling is waiting, not failing).
+
+    Callers keep the returned state per channel and pass it back; reserving ahead lets
+    a dispatcher schedule a whole batch at once. Time never runs backwards for the
+    bucket: a ``now`` before the state's moment is taken as the state's moment.
+    """
+    now = _aware(now)
+    if state is None:
+        tokens, at = float(limit.burst), now
+    else:
+        at = max(now, state.at)
+        elapsed = (at - state.at).total_seconds()
+        tokens = min(float(limit.burst), state.tokens + elapsed * limit.per_second)
+    tokens -= 1.0
+    if tokens >= 0:
+        return BucketState(tokens, at), at
+    # Rounded up to the microsecond: never a hair early.
+    wait = timedelta(microseconds=math.ceil(-tokens / limit.per_second * 1_000_000))
+    return BucketState(tokens, at), at + wait
 
 
 # --------------------------------------------------------------------------- SMS text
