@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 from email.header import decode_header, make_header
+from pathlib import Path
 
 import pytest
-from fakes.smtp import SmtpServer
+from fakes.smtp import SmtpServer, self_signed_certificate
 
 from shopcrm.channels.base import DeliveryStatus, Message
 from shopcrm.channels.email import SmtpEmailChannel, SmtpSettings
@@ -100,3 +102,40 @@ def test_server_restart_is_survived(smtp_server: SmtpServer) -> None:
         assert [r.rcpt_tos for r in restarted.received] == [["wang.fang@example.com"]]
     finally:
         channel.close()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+# Implicit TLS: aiosmtpd cannot tell the socket is TLS and warns that AUTH is allowed
+# without STARTTLS; the connection is encrypted from the first byte.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_and_login(certificate: tuple[Path, Path], security: str) -> None:
+    server = SmtpServer(tls=certificate, implicit_tls=security == "ssl",
+                        users={"mailer": "s3cret"}).start()
+    trusted = ssl.create_default_context(cafile=str(certificate[0]))
+    try:
+        def channel(password: str) -> SmtpEmailChannel:
+            return SmtpEmailChannel(SmtpSettings(
+                host="127.0.0.1", port=server.port, security=security,  # type: ignore[arg-type]
+                username="mailer", password=password, sender="news@shop.example"),
+                ssl_context=trusted)
+        with channel("s3cret") as good:
+            assert good.send(mail("k1")).ok
+        with channel("wrong") as bad:
+            refused = bad.send(mail("k2"))
+        # An untrusted certificate is refused before any credentials are sent.
+        untrusted = SmtpEmailChannel(SmtpSettings(
+            host="127.0.0.1", port=server.port, security=security,  # type: ignore[arg-type]
+            username="mailer", password="s3cret", sender="news@shop.example"))
+        with untrusted:
+            unverified = untrusted.send(mail("k3"))
+    finally:
+        server.stop()
+    assert refused.status is DeliveryStatus.PERMANENT and "535" in (refused.reason or "")
+    assert unverified.status is DeliveryStatus.TRANSIENT
+    assert "CERTIFICATE_VERIFY_FAILED" in (unverified.reason or "")
+    assert [r.rcpt_tos for r in server.received] == [["wang.fang@example.com"]]

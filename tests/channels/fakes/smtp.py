@@ -4,12 +4,16 @@ recipients starting ``reject`` get 550, ``busy`` get 451, ``spam`` is refused at
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 @dataclass(frozen=True)
@@ -54,11 +58,44 @@ def _free_port() -> int:
         return port
 
 
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 made by the openssl command (cert, key)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
 class SmtpServer:
-    def __init__(self, port: int | None = None) -> None:
+    """``tls`` (cert, key): STARTTLS required, or implicit TLS with ``implicit_tls``;
+    ``users``: AUTH PLAIN/LOGIN required (only over TLS)."""
+
+    def __init__(self, port: int | None = None, *, tls: tuple[Path, Path] | None = None,
+                 implicit_tls: bool = False, users: dict[str, str] | None = None) -> None:
         self.handler = _Handler()
         self.port = port or _free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            if implicit_tls:
+                options["ssl_context"] = context
+            else:
+                options.update(tls_context=context, require_starttls=True)
+        if users is not None:
+            def authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
+                             auth_data: Any) -> AuthResult:
+                if not isinstance(auth_data, LoginPassword):
+                    return AuthResult(success=False, handled=False)
+                ok = users.get(auth_data.login.decode()) == auth_data.password.decode()
+                return AuthResult(success=ok, handled=False)  # the server answers 235/535
+            # aiosmtpd does not see implicit TLS as TLS for AUTH; the socket is TLS anyway.
+            options.update(authenticator=authenticate, auth_required=True,
+                           auth_require_tls=not implicit_tls)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                     **options)
         self._running = False
 
     @property
