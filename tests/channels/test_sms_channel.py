@@ -3,14 +3,19 @@ throttles, fails and reports like a cloud SMS service."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fakes.sms_gateway import FakeSmsGateway
 
 from shopcrm.campaigns.rules import assemble_sms, is_unsubscribe
 from shopcrm.channels.base import ChannelAdapter, DeliveryStatus, Message
-from shopcrm.channels.sms import HttpSmsChannel, SmsGatewaySettings
+from shopcrm.channels.sms import (
+    HttpSmsChannel,
+    SmsGatewaySettings,
+    parse_receipt,
+    parse_reply,
+)
 
 
 def channel_for(gateway: FakeSmsGateway, **overrides: object) -> HttpSmsChannel:
@@ -178,3 +183,19 @@ def test_bad_settings_are_refused() -> None:
         SmsGatewaySettings(base_url="http://x", signature="s", profile="nope", auth="none")
     with pytest.raises(ValueError, match="access_key"):
         SmsGatewaySettings(base_url="http://x", signature="s")
+
+
+def test_receipt_and_reply_callback_bodies() -> None:
+    # Providers can also push receipts and replies to a callback URL with the same JSON.
+    receipt = parse_receipt({"message_id": "SM1", "phone": "13800138000", "status": "UNDELIV",
+                             "error_code": "MK:0005", "at": "2026-11-20T10:00:00+08:00",
+                             "out_id": "c1:s1:42"})
+    assert not receipt.delivered and receipt.error == "MK:0005"
+    assert receipt.at == datetime(2026, 11, 20, 2, tzinfo=UTC)
+    assert parse_receipt({"message_id": 7, "status": "DELIVRD", "at": "garbage"}).at is None
+    assert parse_receipt({"message_id": 7, "status": "delivrd"}).delivered
+    reply = parse_reply({"reply_id": "MO1", "phone": "13800138000", "text": "ＴＤ",
+                         "at": "2026-11-20T02:00:00Z"})
+    assert is_unsubscribe(reply.text) and reply.at == datetime(2026, 11, 20, 2, tzinfo=UTC)
+    with pytest.raises(KeyError):
+        parse_reply({"phone": "1"})
