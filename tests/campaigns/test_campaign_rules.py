@@ -3,6 +3,7 @@ unsubscribe replies, retry backoff, and the composed send decision."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
@@ -18,6 +19,7 @@ from shopcrm.campaigns.rules import (
     DEFAULT_QUIET_HOURS,
     HOLDOUT,
     Action,
+    ArmAssigner,
     FrequencyCap,
     QuietHours,
     RateLimit,
@@ -80,6 +82,23 @@ def test_variants_follow_weights() -> None:
     arms = Counter(assign_arm(7, c, weights=[("A", 1), ("B", 1)]) for c in range(40_000))
     assert abs(arms[HOLDOUT] - 4000) < 250
     assert abs(arms["A"] - arms["B"]) < 500
+
+
+def test_assigner_agrees_with_the_functions() -> None:
+    assigner = ArmAssigner(11, {"A": 3, "B": 1}, holdout_share=0.2)
+    for customer in range(3000):
+        expected = (HOLDOUT if in_holdout(11, customer, share=0.2)
+                    else assign_variant(11, customer, {"A": 3, "B": 1}))
+        assert assigner.arm(customer) == expected
+    # The documented scheme, recomputed here: the hash is part of the data (a change
+    # would reshuffle the arms of every past campaign).
+    def unit(salt: str, customer: int) -> float:
+        digest = hashlib.sha256(f"{salt}\x1f1\x1f{customer}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2 ** 64
+
+    expected = [HOLDOUT if unit("holdout", c) < 0.1 else "A" if unit("variant", c) < 0.5
+                else "B" for c in range(200)]
+    assert [assign_arm(1, c, weights={"A": 1, "B": 1}) for c in range(200)] == expected
 
 
 def test_variant_independent_of_holdout() -> None:

@@ -9,13 +9,14 @@ and every rule is unit-tested with plain values.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 import random
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -26,15 +27,20 @@ DEFAULT_HOLDOUT_SHARE = 0.10
 HOLDOUT = "holdout"
 
 
-def _unit_hash(*parts: object) -> float:
-    """A uniform number in [0, 1) fixed by the parts (SHA-256, first 64 bits).
+def _unit_hash(salt: str, campaign_id: int | str, customer_id: int | str) -> float:
+    """A uniform number in [0, 1) fixed by its inputs (SHA-256, first 64 bits).
 
     Stable across processes, machines and Python versions (unlike ``hash()``), so a
     re-run of a campaign, a resumed dispatch and the lift report all agree on who was
     held out.
     """
-    text = "\x1f".join(str(p) for p in parts).encode("utf-8")
-    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big") / 2.0 ** 64
+    digest = hashlib.sha256(f"{salt}\x1f{campaign_id}\x1f{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 18446744073709551616.0  # 2**64
+
+
+def _check_share(share: float) -> None:
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"holdout share must be in [0, 1), got {share}")
 
 
 def in_holdout(campaign_id: int | str, customer_id: int | str, *,
@@ -44,47 +50,74 @@ def in_holdout(campaign_id: int | str, customer_id: int | str, *,
     Deterministic in (campaign, customer); different campaigns hold out independent
     groups, so nobody is starved of every campaign.
     """
-    if not 0.0 <= share < 1.0:
-        raise ValueError(f"holdout share must be in [0, 1), got {share}")
+    _check_share(share)
     return _unit_hash("holdout", campaign_id, customer_id) < share
 
 
-def assign_variant(campaign_id: int | str, customer_id: int | str,
-                   weights: Mapping[str, float] | Sequence[tuple[str, float]]) -> str:
+Weights = Mapping[str, float] | Sequence[tuple[str, float]]
+
+
+def _thresholds(weights: Weights) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    items = list(weights.items()) if isinstance(weights, Mapping) else list(weights)
+    if not items:
+        raise ValueError("at least one variant is needed")
+    names = tuple(name for name, _ in items)
+    if len(set(names)) != len(names):
+        raise ValueError(f"variant names must be unique, got {list(names)}")
+    if any(not w > 0 for _, w in items):
+        raise ValueError("variant weights must be positive")
+    total = sum(w for _, w in items)
+    cumulative, bounds = 0.0, []
+    for _, weight in items:
+        cumulative += weight
+        bounds.append(cumulative / total)
+    bounds[-1] = 1.0  # rounding at the very top of the range
+    return names, tuple(bounds)
+
+
+def assign_variant(campaign_id: int | str, customer_id: int | str, weights: Weights) -> str:
     """The A/B/n variant for a customer, with probability proportional to its weight.
 
     Hashed independently of the holdout (another salt), so variant shares among the
     treated equal the weights. Variants are taken in the order given; weights must be
     positive.
     """
-    items = list(weights.items()) if isinstance(weights, Mapping) else list(weights)
-    if not items:
-        raise ValueError("at least one variant is needed")
-    names = [name for name, _ in items]
-    if len(set(names)) != len(names):
-        raise ValueError(f"variant names must be unique, got {names}")
-    if any(not w > 0 for _, w in items):
-        raise ValueError("variant weights must be positive")
-    total = sum(w for _, w in items)
-    point = _unit_hash("variant", campaign_id, customer_id) * total
-    cumulative = 0.0
-    for name, weight in items:
-        cumulative += weight
-        if point < cumulative:
-            return name
-    return items[-1][0]  # rounding at the very top of the range
+    names, bounds = _thresholds(weights)
+    return names[bisect.bisect_right(bounds, _unit_hash("variant", campaign_id, customer_id))]
+
+
+@dataclass(frozen=True)
+class ArmAssigner:
+    """Holdout and variant assignment for one campaign, validated once — the form
+    dispatch uses for a million customers (same answers as :func:`assign_arm`)."""
+
+    campaign_id: int | str
+    weights: Weights = (("A", 1.0),)
+    holdout_share: float = DEFAULT_HOLDOUT_SHARE
+    _names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _bounds: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_share(self.holdout_share)
+        names, bounds = _thresholds(self.weights)
+        if HOLDOUT in names:
+            raise ValueError(f"{HOLDOUT!r} is reserved and cannot name a variant")
+        object.__setattr__(self, "_names", names)
+        object.__setattr__(self, "_bounds", bounds)
+
+    def arm(self, customer_id: int | str) -> str:
+        """``"holdout"`` or the customer's variant name."""
+        if _unit_hash("holdout", self.campaign_id, customer_id) < self.holdout_share:
+            return HOLDOUT
+        return self._names[bisect.bisect_right(
+            self._bounds, _unit_hash("variant", self.campaign_id, customer_id))]
 
 
 def assign_arm(campaign_id: int | str, customer_id: int | str, *,
-               weights: Mapping[str, float] | Sequence[tuple[str, float]] = (("A", 1.0),),
+               weights: Weights = (("A", 1.0),),
                holdout_share: float = DEFAULT_HOLDOUT_SHARE) -> str:
     """``"holdout"`` or the customer's variant name."""
-    if in_holdout(campaign_id, customer_id, share=holdout_share):
-        return HOLDOUT
-    variant = assign_variant(campaign_id, customer_id, weights)
-    if variant == HOLDOUT:
-        raise ValueError(f"{HOLDOUT!r} is reserved and cannot name a variant")
-    return variant
+    return ArmAssigner(campaign_id, weights, holdout_share).arm(customer_id)
 
 
 # --------------------------------------------------------------------------- frequency caps
