@@ -157,6 +157,17 @@ def test_batch_send_answers_per_message(sms_gateway: FakeSmsGateway) -> None:
     assert all(r.status is DeliveryStatus.TRANSIENT for r in failed)
 
 
+def test_unreadable_answers_are_transient(sms_gateway: FakeSmsGateway) -> None:
+    sms_gateway.garble_next(2)
+    with channel_for(sms_gateway) as channel:
+        single = channel.send(sms("a"))
+        batch = channel.send_batch([sms("b", to="13800000001"), sms("c", to="13800000002")])
+        again = channel.send_batch([sms("b", to="13800000001"), sms("c", to="13800000002")])
+    assert single.status is DeliveryStatus.TRANSIENT
+    assert [r.status for r in batch] == [DeliveryStatus.TRANSIENT] * 2
+    assert all(r.ok for r in again) and len(sms_gateway.sent) == 2
+
+
 def test_aliyun_style_profile_sends_templates() -> None:
     settings = SmsGatewaySettings(base_url="http://127.0.0.1:9", signature="好物小店",
                                   profile="aliyun-style", template_id="SMS_001",

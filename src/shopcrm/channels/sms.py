@@ -250,7 +250,10 @@ class HttpSmsChannel:
         try:
             data = response.json()
         except ValueError:
-            return SendResult.transient("SMS gateway answered with something other than JSON")
+            data = None
+        if not isinstance(data, dict):
+            return SendResult.transient("SMS gateway answered with something other than a "
+                                        "JSON object")
         return self._result(data)
 
     def send_batch(self, messages: Sequence[Message]) -> list[SendResult]:
@@ -273,16 +276,25 @@ class HttpSmsChannel:
             if response is not None and response.status_code != 200:
                 failure = self._failure(response)
                 response = None
-            if response is None:
+            answers: list[Any] | None = None
+            if response is not None:
+                try:
+                    body = response.json()
+                    answers = body.get("results") if isinstance(body, dict) else None
+                except ValueError:
+                    answers = None
+                if not isinstance(answers, list) or len(answers) != len(items):
+                    # A malformed answer says nothing about any single message: retry all
+                    # (out_id de-duplication keeps the ones that did go from going twice).
+                    failure = SendResult.transient("SMS gateway answered a batch with "
+                                                   "an unreadable or incomplete result list")
+                    answers = None
+            if answers is None:
                 for index, _ in items:
                     results[index] = failure
             else:
-                answers = response.json().get("results", [])
-                if len(answers) != len(items):
-                    raise ValueError(f"SMS gateway answered {len(answers)} results for "
-                                     f"{len(items)} messages")
                 for (index, _), answer in zip(items, answers, strict=True):
-                    results[index] = self._result(answer)
+                    results[index] = self._result(answer if isinstance(answer, dict) else {})
         return [r if r is not None else SendResult.transient("not sent") for r in results]
 
     def pull_receipts(self, cursor: str = "0") -> tuple[list[Receipt], str]:

@@ -63,6 +63,12 @@ class FakeSmsGateway:
         with self._lock:
             self._failures.extend([status] * count)
 
+    def garble_next(self, count: int) -> None:
+        """The next ``count`` send requests get a 200 whose body is not JSON (a proxy's
+        error page, a truncated answer)."""
+        with self._lock:
+            self._failures.extend([200] * count)
+
     def inject_reply(self, phone: str, text: str) -> None:
         with self._lock:
             self.replies.append({"reply_id": f"MO{len(self.replies) + 1}", "phone": phone,
@@ -100,6 +106,8 @@ class FakeSmsGateway:
         with self._lock:
             if self._failures:
                 status = self._failures.popleft()
+                if status == 200:
+                    return 200, {"Content-Type": "text/html"}, b"<html>gateway error</html>"
                 headers = {"Retry-After": str(self.retry_after_seconds)} if status == 429 else {}
                 return json_reply(status, {"code": "Throttled" if status == 429 else "Internal",
                                            "message": "try again later"}, headers)
