@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -26,6 +27,7 @@ from shopcrm.campaigns.rules import (
     RetryPolicy,
     SentRecord,
     SmsEncoding,
+    UnsubscribeRequest,
     assemble_sms,
     assign_arm,
     assign_variant,
@@ -34,10 +36,12 @@ from shopcrm.campaigns.rules import (
     in_holdout,
     is_unsubscribe,
     next_send_time,
+    read_unsubscribe_token,
     retry_delay,
     retry_schedule,
     sms_length,
     take_token,
+    unsubscribe_token,
     within_caps,
 )
 
@@ -356,6 +360,37 @@ def test_longer_words_are_not_keywords(keyword: str, rest: str) -> None:
     if word in ASCII_UNSUBSCRIBE:
         return
     assert not is_unsubscribe(word)
+
+
+# --------------------------------------------------------------------------- unsubscribe links
+
+
+@given(st.integers(min_value=1, max_value=2 ** 63 - 1),
+       st.sampled_from(["email", "sms", "push", "wechat"]),
+       st.one_of(st.none(), st.integers(min_value=1, max_value=2 ** 31)))
+def test_unsubscribe_token_round_trip(customer: int, channel: str,
+                                      campaign: int | None) -> None:
+    token = unsubscribe_token("s3cret", customer_id=customer, channel=channel,
+                              campaign_id=campaign)
+    assert re.fullmatch(r"[A-Za-z0-9_.-]+", token)  # safe in a URL path and a mail subject
+    assert read_unsubscribe_token("s3cret", token) == UnsubscribeRequest(customer, channel,
+                                                                         campaign)
+    assert read_unsubscribe_token(["new-secret", "s3cret"], token).customer_id == customer
+
+
+def test_unsubscribe_token_refuses_forgeries() -> None:
+    token = unsubscribe_token("s3cret", customer_id=42, channel="email", campaign_id=7)
+    payload, tag = token.split(".")
+    other = unsubscribe_token("s3cret", customer_id=43, channel="email", campaign_id=7)
+    for bad in (token.replace(payload, other.split(".")[0]),   # someone else's ID, my tag
+                payload + "." + tag[::-1], "", "abc", token + "x", "a.b.c",
+                unsubscribe_token("other", customer_id=42, channel="email")):
+        with pytest.raises(ValueError):
+            read_unsubscribe_token("s3cret", bad)
+    with pytest.raises(ValueError):
+        unsubscribe_token("", customer_id=1, channel="email")
+    with pytest.raises(ValueError):
+        unsubscribe_token("k", customer_id=1, channel="e:mail")
 
 
 # --------------------------------------------------------------------------- retries
