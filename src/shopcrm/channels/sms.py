@@ -6,11 +6,11 @@ ID (模板) with its parameters, and an ``out_id`` the provider echoes in receip
 response with a business code ("OK") and the provider's message ID; delivery receipts
 (状态报告) pushed to a callback or pulled; inbound replies (上行短信) likewise. The
 field names differ per provider, so they are data (:class:`SmsFieldMap`); the profile
-``generic`` is shopcrm's own documented gateway protocol, ``aliyun-style`` uses Aliyun
-Dysms' field names and codes. Authentication is a bearer token or an HMAC-SHA256
-request signature (see :func:`hmac_signature`) — the provider-specific signing schemes
-(Aliyun RPC signature, Tencent TC3) are not implemented; a relay or an extra profile
-does that.
+``generic`` is shopcrm's own documented gateway protocol (aggregators and relays),
+``aliyun-style`` uses Aliyun Dysms' field names and codes. Authentication is a bearer
+token or an HMAC-SHA256 request signature (see :func:`hmac_signature`). The two big
+clouds' own APIs and signatures have their own modules: :mod:`.sms_tencent` (TC3) and
+:mod:`.sms_aliyun` (ACS3).
 
 Outcomes: HTTP 429 and 5xx, transport errors and the provider's throttling codes are
 transient (with Retry-After when given); a rejected number, a blacklisted number or a
