@@ -69,6 +69,7 @@ def test_holdout_share_and_determinism() -> None:
     assert not any(in_holdout(1, c, share=0.0) for c in range(1000))
 
 
+@settings(deadline=None)  # timing under a loaded CI machine is not the point
 @given(st.integers(min_value=1), st.integers(min_value=1),
        st.floats(min_value=0.0, max_value=0.5), st.floats(min_value=0.5, max_value=0.99))
 def test_holdout_is_monotone_in_share(campaign: int, customer: int, small: float,
@@ -159,6 +160,7 @@ def test_any_channel_cap_and_zero_limit() -> None:
                             now=NOW) is None
 
 
+@settings(deadline=None)  # timing under a loaded CI machine is not the point
 @given(st.lists(st.floats(min_value=-1, max_value=20), max_size=12),
        st.integers(min_value=1, max_value=4), st.integers(min_value=1, max_value=10))
 def test_sending_at_release_respects_the_cap(days_ago: list[float], limit: int,
@@ -214,7 +216,7 @@ def test_quiet_hours_end_inside_a_dst_gap() -> None:
     assert not quiet.is_quiet(released.astimezone(ny).time())
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1),
                     timezones=st.just(UTC)),
        st.sampled_from(["Asia/Shanghai", "Europe/London", "America/New_York",
@@ -254,6 +256,7 @@ def test_token_bucket_bursts_then_paces() -> None:
         RateLimit(per_second=0)
 
 
+@settings(deadline=None)  # timing under a loaded CI machine is not the point
 @given(st.lists(st.floats(min_value=0, max_value=5), min_size=1, max_size=60),
        st.floats(min_value=0.5, max_value=50), st.integers(min_value=1, max_value=5))
 def test_token_bucket_never_exceeds_the_rate(gaps: list[float], rate: float,
@@ -311,6 +314,7 @@ def test_sms_length(text: str, units: int, encoding: SmsEncoding, segments: int)
     assert (length.units, length.encoding, length.segments) == (units, encoding, segments)
 
 
+@settings(deadline=None)  # timing under a loaded CI machine is not the point
 @given(st.text(max_size=400))
 def test_segments_hold_the_text(text: str) -> None:
     length = sms_length(text)
@@ -343,6 +347,7 @@ def test_not_unsubscribe(reply: str) -> None:
 FULL_WIDTH = {chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)}
 
 
+@settings(deadline=None)  # timing under a loaded CI machine is not the point
 @given(st.sampled_from(sorted(ASCII_UNSUBSCRIBE)), st.booleans(), st.booleans(),
        st.sampled_from(["", " ", "。", "!", " please", "  谢谢"]))
 def test_keywords_in_any_width_and_case(keyword: str, upper: bool, wide: bool,
@@ -353,6 +358,7 @@ def test_keywords_in_any_width_and_case(keyword: str, upper: bool, wide: bool,
     assert is_unsubscribe(f" {word}{tail}")
 
 
+@settings(deadline=None)  # timing under a loaded CI machine is not the point
 @given(st.sampled_from(sorted(ASCII_UNSUBSCRIBE)),
        st.text(alphabet="abcdefghijklmnopqrstuvwxyz-/0123456789", min_size=1, max_size=6))
 def test_longer_words_are_not_keywords(keyword: str, rest: str) -> None:
@@ -365,6 +371,7 @@ def test_longer_words_are_not_keywords(keyword: str, rest: str) -> None:
 # --------------------------------------------------------------------------- unsubscribe links
 
 
+@settings(deadline=None)  # timing under a loaded CI machine is not the point
 @given(st.integers(min_value=1, max_value=2 ** 63 - 1),
        st.sampled_from(["email", "sms", "push", "wechat"]),
        st.one_of(st.none(), st.integers(min_value=1, max_value=2 ** 31)))
