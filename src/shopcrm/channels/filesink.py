@@ -1,0 +1,82 @@
+"""A file sink: every message as one JSON line, for the demo and for benchmarks.
+
+It exercises dispatch end to end without a provider: what would have been sent is
+there to read (``jq``, a spreadsheet). It is also the channel the dispatch benchmark
+drives at full speed, so it buffers writes and leaves durability points to the caller
+(``flush(sync=True)`` before recording a batch as delivered).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from shopcrm.channels.base import ChannelKind, Message, SendResult
+
+
+def message_record(message: Message) -> dict[str, Any]:
+    """The JSON-able form of a message (absent optional fields left out)."""
+    record: dict[str, Any] = {"key": message.key, "to": message.to, "body": message.body,
+                              "language": message.language}
+    for name in ("subject", "html", "template_id", "url", "unsubscribe_url"):
+        value = getattr(message, name)
+        if value is not None:
+            record[name] = value
+    if message.params:
+        record["params"] = dict(message.params)
+    if message.metadata:
+        record["metadata"] = dict(message.metadata)
+    return record
+
+
+class FileSinkChannel:
+    """Appends messages to a JSON-lines file; the provider message ID is ``<file>:<line>``
+    counted from the lines already in the file when it was opened."""
+
+    kind = ChannelKind.FILE
+
+    def __init__(self, path: Path, *, kind: ChannelKind = ChannelKind.FILE,
+                 buffer_bytes: int = 1 << 20) -> None:
+        self.kind = kind
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._line = _count_lines(path)
+        self._handle = path.open("a", encoding="utf-8", buffering=buffer_bytes)
+        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def send(self, message: Message) -> SendResult:
+        if self._handle.closed:
+            raise RuntimeError(f"file sink {self.path} is closed")
+        self._handle.write(self._encode(message_record(message)))
+        self._handle.write("\n")
+        self._line += 1
+        return SendResult.accepted(f"{self.path.name}:{self._line}")
+
+    def flush(self, *, sync: bool = False) -> None:
+        """Hand buffered lines to the OS; with ``sync`` also to the disk."""
+        self._handle.flush()
+        if sync:
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self.flush()
+            self._handle.close()
+
+    def __enter__(self) -> FileSinkChannel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    count = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            count += chunk.count(b"\n")
+    return count
