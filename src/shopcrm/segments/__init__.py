@@ -1,0 +1,8 @@
+"""Know every customer: the features job, RFM, value tiers and lifecycle stages.
+
+``features`` (facts → per-customer features) and ``scoring`` (RFM, tiers, lifecycle) are
+Ibis expressions that run unchanged on DuckDB and Spark; ``job`` puts them together;
+``snapshots`` keeps each run as a Parquet snapshot; ``service`` runs the job for an
+application context; ``settings`` holds the shop's choices. Nothing is imported here so
+that ``store.schema`` can register ``segments.models`` without loading Ibis.
+"""
