@@ -34,6 +34,7 @@ def spark_session() -> Iterator[tuple[Any, Path]]:
         .config("spark.sql.warehouse.dir", str(Path(folder) / "warehouse"))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     yield session, Path(folder)

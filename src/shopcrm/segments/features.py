@@ -54,6 +54,14 @@ def purchases(orders: ir.Table, as_of: datetime) -> ir.Table:
     )
 
 
+def money_mean(total: ir.NumericValue, n: ir.IntegerValue) -> ir.DecimalValue:
+    """``total / n`` rounded half-up to cents, in integer arithmetic so every engine agrees
+    (a float mean rounded to 2 places can land on either side of a half cent)."""
+    cents = (total * 100).cast("int64")
+    rounded = (cents * 2 + n) // (n * 2)
+    return (rounded.cast("float64") / 100).cast(MONEY)
+
+
 def _days_before(as_of_day: date, day: ir.DateValue) -> ir.IntegerValue:
     return ibis.literal(as_of_day).delta(day, unit="day")
 
@@ -83,7 +91,7 @@ def buyer_aggregates(orders: ir.Table, as_of: datetime, as_of_day: date,
     span = agg.last_purchase_day.delta(agg.first_purchase_day, unit="day")
     return agg.mutate(
         recency_days=_days_before(as_of_day, agg.last_purchase_day),
-        aov=(agg.monetary.cast("float64") / agg.frequency).round(2).cast(MONEY),
+        aov=money_mean(agg.monetary, agg.frequency),
         mean_interpurchase_days=ibis.ifelse(
             agg.frequency > 1, span.cast("float64") / (agg.frequency - 1), ibis.null("float64")),
         promo_share=agg.promo_orders.cast("float64") / agg.frequency,
@@ -122,9 +130,12 @@ def item_aggregates(orders: ir.Table, items: ir.Table, products: ir.Table, as_of
     agg = lines.group_by("customer_id").aggregate(
         items_bought=lines.quantity.fill_null(0).sum(),
         new_arrival_share=lines.new_arrival.sum().cast("float64") / lines.count(),
-        avg_unit_price=lines.unit_price.cast("float64").mean().round(2).cast(MONEY),
-        price_index=lines.price_ratio.mean().round(4),
+        unit_price_total=lines.unit_price.fill_null(0).sum(),
+        priced_lines=lines.count(),
+        price_index=lines.price_ratio.mean(),
     )
+    agg = agg.mutate(avg_unit_price=money_mean(agg.unit_price_total, agg.priced_lines)).drop(
+        "unit_price_total", "priced_lines")
     agg = agg.left_join(_favourite(lines, "category"), "customer_id").drop("customer_id_right")
     return agg.left_join(_favourite(lines, "brand"), "customer_id").drop("customer_id_right")
 
