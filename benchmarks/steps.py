@@ -73,8 +73,132 @@ def shopcrm_import(args: list[str]) -> dict[str, object]:
             "work_seconds": seconds}
 
 
+AS_OF = "2026-11-20T02:00:00+00:00"
+"""The features benchmark's reference time: the day after the generated shop's last order."""
+
+
+def _bench_tables(folder: str) -> tuple[Any, Any]:
+    """An Ibis DuckDB connection (2 threads, like the app) over the generated Parquet."""
+    import ibis
+
+    from shopcrm.segments.features import Facts
+
+    con = ibis.duckdb.connect(threads=2)
+    con.raw_sql("SET TimeZone = 'UTC'")
+    con.raw_sql("SET enable_progress_bar = false")
+    tables = {n: con.read_parquet(f"{folder}/{n}.parquet", table_name=n)
+              for n in ("orders", "order_items", "events", "products")}
+    return con, Facts(tables["orders"], tables["order_items"], tables["events"],
+                      tables["products"])
+
+
+def _checksum(table: Any) -> dict[str, object]:
+    import pyarrow.compute as pc
+
+    r, f, m = (pc.sum(table[c]).as_py() for c in ("r_score", "f_score", "m_score"))
+    return {"rows": table.num_rows, "buyers": pc.count(table["r_score"]).as_py(),
+            "score_sums": f"{r}/{f}/{m}"}
+
+
+def features_job(args: list[str]) -> dict[str, object]:
+    """The full features job (features, RFM, classes, tiers, lifecycle) to Arrow."""
+    from datetime import datetime
+
+    from shopcrm.segments.job import features_table
+    from shopcrm.segments.settings import SegmentSettings
+
+    _, facts = _bench_tables(args[0])
+    started = time.perf_counter()
+    expr = features_table(facts, SegmentSettings(), as_of=datetime.fromisoformat(AS_OF),
+                          timezone="Asia/Shanghai")
+    table = expr.to_pyarrow()
+    return {**_checksum(table), "columns": table.num_columns,
+            "work_seconds": time.perf_counter() - started}
+
+
+def rfm_ibis(args: list[str]) -> dict[str, object]:
+    """The job's RFM part alone (buyer aggregates + quintile scores), to Arrow."""
+    from datetime import datetime
+
+    from shopcrm.segments.job import rfm_table
+    from shopcrm.segments.settings import SegmentSettings
+
+    _, facts = _bench_tables(args[0])
+    started = time.perf_counter()
+    table = rfm_table(facts.orders, SegmentSettings(), as_of=datetime.fromisoformat(AS_OF),
+                      timezone="Asia/Shanghai").to_pyarrow()
+    return {**_checksum(table), "work_seconds": time.perf_counter() - started}
+
+
+RFM_SQL = """
+WITH bought AS (
+    SELECT customer_id, day, paid_amount - refund_amount AS net
+    FROM read_parquet('{folder}/orders.parquet')
+    WHERE customer_id IS NOT NULL AND status IN ('paid', 'shipped', 'completed')
+      AND created_at < TIMESTAMPTZ '{as_of}'
+), agg AS (
+    SELECT customer_id, DATE '{day}' - max(day) AS recency, count(*) AS frequency,
+           sum(net) AS monetary
+    FROM bought GROUP BY customer_id
+)
+SELECT customer_id, recency, frequency, monetary,
+    1 + floor(5 * (rank() OVER (ORDER BY recency DESC) - 1) / count(*) OVER ())::INTEGER
+        AS r_score,
+    1 + floor(5 * (rank() OVER (ORDER BY frequency) - 1) / count(*) OVER ())::INTEGER
+        AS f_score,
+    1 + floor(5 * (rank() OVER (ORDER BY monetary) - 1) / count(*) OVER ())::INTEGER
+        AS m_score
+FROM agg
+"""
+
+
+def rfm_sql(args: list[str]) -> dict[str, object]:
+    """Baseline: the same RFM as one hand-written DuckDB query, to Arrow."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    started = time.perf_counter()
+    table = con.execute(RFM_SQL.format(folder=args[0], as_of=AS_OF,
+                                       day="2026-11-20")).to_arrow_table()
+    return {**_checksum(table), "work_seconds": time.perf_counter() - started}
+
+
+def rfm_pandas(args: list[str]) -> dict[str, object]:
+    """Baseline: the same RFM with pandas (read the Parquet, groupby, rank)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    started = time.perf_counter()
+    orders = pd.read_parquet(f"{args[0]}/orders.parquet",
+                             columns=["customer_id", "status", "created_at", "day",
+                                      "paid_amount", "refund_amount"])
+    bought = orders[orders.customer_id.notna()
+                    & orders.status.isin(["paid", "shipped", "completed"])
+                    & (orders.created_at < pd.Timestamp(AS_OF))]
+    bought = bought.assign(net=bought.paid_amount - bought.refund_amount,
+                           day=pd.to_datetime(bought.day))
+    agg = bought.groupby("customer_id").agg(last=("day", "max"), frequency=("day", "size"),
+                                             monetary=("net", "sum"))
+    agg["recency"] = (pd.Timestamp("2026-11-20") - agg["last"]).dt.days
+    agg["monetary"] = agg["monetary"].astype("float64")
+    n = len(agg)
+    for column, score, ascending in (("recency", "r_score", False),
+                                     ("frequency", "f_score", True),
+                                     ("monetary", "m_score", True)):
+        position = agg[column].rank(method="min", ascending=ascending) - 1
+        agg[score] = (1 + np.floor(5 * position / n)).astype("int32")
+    table = pa.Table.from_pandas(agg.reset_index())
+    return {**_checksum(table), "work_seconds": time.perf_counter() - started}
+
+
 def main(argv: list[str]) -> dict[str, object]:
-    step = {"duckdb_read": duckdb_read, "shopcrm_import": shopcrm_import}[argv[0]]
+    step = {"duckdb_read": duckdb_read, "shopcrm_import": shopcrm_import,
+            "features_job": features_job, "rfm_ibis": rfm_ibis, "rfm_sql": rfm_sql,
+            "rfm_pandas": rfm_pandas}[argv[0]]
     return step(argv[1:])
 
 

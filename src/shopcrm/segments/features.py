@@ -98,10 +98,10 @@ def buyer_aggregates(orders: ir.Table, as_of: datetime, as_of_day: date,
     ).drop("promo_orders")
 
 
-def _favourite(lines: ir.Table, column: str) -> ir.Table:
+def _favourite(grouped: ir.Table, column: str) -> ir.Table:
     """Per customer, the value of ``column`` bought in the largest quantity (ties: name)."""
-    present = lines.filter(lines[column].notnull() & (lines[column] != ""))
-    totals = present.group_by(["customer_id", column]).aggregate(qty=present.quantity.sum())
+    present = grouped.filter(grouped[column].notnull() & (grouped[column] != ""))
+    totals = present.group_by(["customer_id", column]).aggregate(qty=present.qty.sum())
     ranked = totals.mutate(
         pos=ibis.row_number().over(group_by=totals.customer_id,
                                    order_by=[ibis.desc(totals.qty), totals[column]]))
@@ -111,7 +111,12 @@ def _favourite(lines: ir.Table, column: str) -> ir.Table:
 
 def item_aggregates(orders: ir.Table, items: ir.Table, products: ir.Table, as_of: datetime,
                     new_arrival_days: int) -> ir.Table:
-    """Favourite category and brand, new-arrival share and unit-price level per buyer."""
+    """Favourite category and brand, new-arrival share and unit-price level per buyer.
+
+    The order lines are joined once and reduced to one row per (customer, category,
+    brand); the per-customer figures and both favourites are computed from that much
+    smaller table, so an engine that re-evaluates a shared subquery pays little for it.
+    """
     bought = purchases(orders, as_of).select("source", "order_id", "customer_id", "day")
     lines = items.select("source", "order_id", "sku", "quantity", "unit_price").join(
         bought, ["source", "order_id"])
@@ -127,17 +132,31 @@ def item_aggregates(orders: ir.Table, items: ir.Table, products: ir.Table, as_of
             lines.unit_price.cast("float64") / lines.list_price.cast("float64"),
             ibis.null("float64")),
     )
-    agg = lines.group_by("customer_id").aggregate(
-        items_bought=lines.quantity.fill_null(0).sum(),
-        new_arrival_share=lines.new_arrival.sum().cast("float64") / lines.count(),
-        unit_price_total=lines.unit_price.fill_null(0).sum(),
-        priced_lines=lines.count(),
-        price_index=lines.price_ratio.mean(),
+    grouped = lines.group_by(["customer_id", "category", "brand"]).aggregate(
+        qty=lines.quantity.fill_null(0).sum(),
+        n_lines=lines.count(),
+        new_lines=lines.new_arrival.sum(),
+        price_total=lines.unit_price.fill_null(0).sum(),
+        ratio_sum=lines.price_ratio.sum(),
+        ratio_n=lines.price_ratio.count(),
     )
-    agg = agg.mutate(avg_unit_price=money_mean(agg.unit_price_total, agg.priced_lines)).drop(
-        "unit_price_total", "priced_lines")
-    agg = agg.left_join(_favourite(lines, "category"), "customer_id").drop("customer_id_right")
-    return agg.left_join(_favourite(lines, "brand"), "customer_id").drop("customer_id_right")
+    agg = grouped.group_by("customer_id").aggregate(
+        items_bought=grouped.qty.sum(),
+        priced_lines=grouped.n_lines.sum(),
+        new_lines=grouped.new_lines.sum(),
+        unit_price_total=grouped.price_total.sum(),
+        ratio_sum=grouped.ratio_sum.sum(),
+        ratio_n=grouped.ratio_n.sum(),
+    )
+    agg = agg.mutate(
+        new_arrival_share=agg.new_lines.cast("float64") / agg.priced_lines,
+        avg_unit_price=money_mean(agg.unit_price_total, agg.priced_lines),
+        price_index=ibis.ifelse(agg.ratio_n > 0, agg.ratio_sum / agg.ratio_n,
+                                ibis.null("float64")),
+    ).select("customer_id", "items_bought", "new_arrival_share", "avg_unit_price",
+             "price_index")
+    agg = agg.left_join(_favourite(grouped, "category"), "customer_id").drop("customer_id_right")
+    return agg.left_join(_favourite(grouped, "brand"), "customer_id").drop("customer_id_right")
 
 
 def event_aggregates(events: ir.Table, as_of: datetime, as_of_day: date,

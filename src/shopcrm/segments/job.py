@@ -9,7 +9,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 
-from shopcrm.segments.features import Facts, customer_features
+from shopcrm.segments.features import Facts, buyer_aggregates, customer_features
 from shopcrm.segments.scoring import lifecycle, rfm_classes, rfm_scores, value_tiers
 from shopcrm.segments.settings import SegmentSettings
 
@@ -34,6 +34,15 @@ def features_table(facts: Facts, settings: SegmentSettings, *, as_of: datetime,
     t = t.mutate(as_of=ibis.literal(as_of, type=dt.Timestamp(timezone="UTC")),
                  as_of_day=ibis.literal(day))
     return t.order_by("customer_id")
+
+
+def rfm_table(orders: ir.Table, settings: SegmentSettings, *, as_of: datetime,
+              timezone: str) -> ir.Table:
+    """Only the buyers' R, F, M values and scores (the benchmark's like-for-like part)."""
+    day = shop_day(as_of, timezone)
+    buyers = buyer_aggregates(orders, as_of, day, ()).select(
+        "customer_id", "recency_days", "frequency", "monetary")
+    return rfm_scores(buyers, settings.rfm)
 
 
 def warehouse_facts(warehouse: object) -> Facts:
