@@ -33,6 +33,7 @@ paid_amount = "paid"
 status = "status"
 [status]
 "done" = "completed"
+"unpaid" = "pending"
 """
 
 

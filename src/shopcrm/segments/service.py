@@ -79,14 +79,15 @@ def compute_features(context: AppContext, *, settings: SegmentSettings | None = 
         record_transitions(session, run_id=run_id, at=as_of, moves=moves)
     say("writing snapshot")
     buyers = int(pc.sum(pc.greater(data["frequency"], 0)).as_py() or 0)
+    stages, tiers = _counts(data, "stage"), _counts(data, "tier")
     meta = {"as_of": as_of.isoformat(), "reason": reason, "customers": data.num_rows,
-            "buyers": buyers, "transitions": len(moves),
+            "buyers": buyers, "transitions": len(moves), "stages": stages, "tiers": tiers,
             "settings": settings.model_dump(mode="json")}
     store.write(run_id, data, meta)
     return ComputeResult(
         run_id=run_id, as_of=as_of, customers=data.num_rows, buyers=buyers,
         transitions=len(moves), seconds=time.perf_counter() - started,
-        stages=_counts(data, "stage"), tiers=_counts(data, "tier"),
+        stages=stages, tiers=tiers,
         rfm_cn=_counts(data, "rfm_cn"), rfm_en=_counts(data, "rfm_en"))
 
 
