@@ -195,10 +195,18 @@ def rfm_pandas(args: list[str]) -> dict[str, object]:
     return {**_checksum(table), "work_seconds": time.perf_counter() - started}
 
 
+def features_data(args: list[str]) -> dict[str, object]:
+    """Generate (or reuse) the features benchmark's shop."""
+    from benchmarks.features_data import write
+
+    write(Path(args[0]), int(args[1]))
+    return {"folder": args[0]}
+
+
 def main(argv: list[str]) -> dict[str, object]:
     step = {"duckdb_read": duckdb_read, "shopcrm_import": shopcrm_import,
             "features_job": features_job, "rfm_ibis": rfm_ibis, "rfm_sql": rfm_sql,
-            "rfm_pandas": rfm_pandas}[argv[0]]
+            "rfm_pandas": rfm_pandas, "features_data": features_data}[argv[0]]
     return step(argv[1:])
 
 

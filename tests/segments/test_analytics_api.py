@@ -51,7 +51,8 @@ def test_rfm_grid_and_lifecycle(context: AppContext, clock: FakeClock, tmp_path:
     lifecycle = client.get("/api/v1/analytics/lifecycle").json()
     stages = {s["name"]: s["customers"] for s in lifecycle["stages"]}
     assert stages == {"prospect": 1, "active": 2, "pre_churn": 1, "churned": 1}
-    assert [s["name"] for s in lifecycle["stages"]][0] == "prospect"  # lifecycle order
+    assert [s["name"] for s in lifecycle["stages"]] == [  # in lifecycle order
+        "prospect", "active", "pre_churn", "churned"]
     assert len(lifecycle["history"]) == 2
     flows = {(f["from_stage"], f["to_stage"]): f["customers"] for f in lifecycle["flows"]}
     # dave bought 4 days before the first run (new), bob went from sleeping to pre-churn
