@@ -92,7 +92,8 @@ def demo_shop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             for i, s in enumerate(SETTINGS)}
     finally:
         context.close()
-    return {"tables": tables, "as_of": latest - timedelta(days=20), "duck": duck_rows}
+    return {"tables": tables, "as_of": latest - timedelta(days=20), "duck": duck_rows,
+            "facts_dir": context.settings.facts_dir}
 
 
 @pytest.mark.parametrize("which", range(len(SETTINGS)), ids=["default", "thresholds", "by-id"])
@@ -108,3 +109,18 @@ def test_demo_shop_same_on_both_engines(spark_session: tuple[Any, Path],
     assert any(r["favourite_category"] for r in duck_rows)
     window = SETTINGS[which].windows[-1]
     assert any(r[f"view_{window}d"] for r in duck_rows)
+
+
+def test_spark_reads_the_published_fact_files(spark_session: tuple[Any, Path],
+                                               demo_shop: dict[str, Any]) -> None:
+    """The production path: Spark reads the warehouse's Parquet files itself and picks
+    current versions by the same rule as the DuckDB reader."""
+    from shopcrm.warehouse.facts import FactStore
+    from shopcrm.warehouse.spark import spark_tables
+
+    tables = spark_tables(spark_session[0], FactStore(demo_shop["facts_dir"]))
+    facts = Facts(tables["orders"], tables["order_items"], tables["events"],
+                  tables["products"])
+    for name, table in tables.items():
+        assert table.count().to_pyarrow().as_py() == demo_shop["tables"][name].num_rows, name
+    assert_same_rows(demo_shop["duck"][0], _rows(facts, SETTINGS[0], demo_shop["as_of"]))
