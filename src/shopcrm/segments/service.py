@@ -58,10 +58,16 @@ def compute_features(context: AppContext, *, settings: SegmentSettings | None = 
                      reason: str = "manual", progress: Progress | None = None) -> ComputeResult:
     """Compute every customer's features at ``context.clock.now()`` and keep the snapshot."""
     say = progress or (lambda _message: None)
-    started = time.perf_counter()
-    as_of = context.clock.now()
     settings = settings or load_settings(context.settings.home)
     store = feature_store(context)
+    with store.run_lock():
+        return _compute(context, store, settings, reason, say)
+
+
+def _compute(context: AppContext, store: FeatureStore, settings: SegmentSettings,
+             reason: str, say: Progress) -> ComputeResult:
+    started = time.perf_counter()
+    as_of = context.clock.now()
     say("computing features")
     expr = features_table(warehouse_facts(context.warehouse), settings, as_of=as_of,
                           timezone=context.settings.timezone)

@@ -10,9 +10,12 @@ way runs go away.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +51,18 @@ class FeatureStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    @contextmanager
+    def run_lock(self) -> Iterator[None]:
+        """One features run at a time across processes, so two runs never compare with
+        the same previous snapshot and record the same transitions twice."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".run.lock", "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def runs(self) -> list[Run]:
         """Every visible run, oldest first."""
