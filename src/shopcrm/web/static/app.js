@@ -127,13 +127,13 @@
         }
       };
       option.legend = undefined;
-      option.grid = { left: 8, right: 8, top: 16, bottom: 56, containLabel: true };
+      option.grid = { left: 32, right: 72, top: 16, bottom: 36, containLabel: true };
       option.xAxis = { type: "category", data: scores, name: data.labels.frequency,
-                       nameLocation: "middle", nameGap: 28, splitArea: { show: true } };
+                       nameLocation: "middle", nameGap: 26, splitArea: { show: true } };
       option.yAxis = { type: "category", data: scores, name: data.labels.recency,
-                       nameLocation: "end", splitArea: { show: true } };
-      option.visualMap = { min: 0, max: most, calculable: true, orient: "horizontal",
-                           left: "center", bottom: 0, itemHeight: 120,
+                       nameLocation: "middle", nameGap: 26, splitArea: { show: true } };
+      option.visualMap = { min: 0, max: most, calculable: true, orient: "vertical",
+                           right: 0, top: "middle", itemHeight: 120,
                            inRange: { color: ["#fff7ed", "#fdba74", "#c2410c"] } };
       option.series = [{
         name: data.labels.buyers, type: "heatmap", data: data.cells,
