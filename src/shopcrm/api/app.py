@@ -31,6 +31,7 @@ from shopcrm.api.routes import (
     identity,
     imports,
     privacy,
+    segment_analytics,
 )
 from shopcrm.context import AppContext, build_context
 from shopcrm.web import routes as web_routes
@@ -63,7 +64,8 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     app.state.login_throttle = LoginThrottle()
     install_problem_handlers(app)
     for router in (health.router, accounts.router, customers.router, analytics.router,
-                   imports.router, privacy.router, identity.router, web_routes.router):
+                   imports.router, privacy.router, identity.router, segment_analytics.router,
+                   web_routes.router):
         app.include_router(router)
     _docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -185,3 +185,49 @@ class CustomerDetail(BaseModel):
     lines: list[OrderLinePublic]
     timeline: list[TimelineEntryPublic]
     slots: dict[str, Any]
+class RfmCellPublic(BaseModel):
+    r: int
+    f: int
+    customers: int
+    revenue: Decimal
+    segment: str | None
+
+
+class RfmGridPublic(BaseModel):
+    run_id: str
+    as_of: datetime
+    cells: list[RfmCellPublic]
+
+
+class SharePublic(BaseModel):
+    name: str
+    customers: int
+    revenue: Decimal
+
+
+class DistributionPublic(BaseModel):
+    run_id: str
+    as_of: datetime
+    by: str
+    shares: list[SharePublic]
+
+
+class FlowPublic(BaseModel):
+    from_stage: str | None
+    to_stage: str
+    customers: int
+
+
+class StageRunPublic(BaseModel):
+    run_id: str
+    as_of: datetime
+    stages: dict[str, int]
+
+
+class LifecyclePublic(BaseModel):
+    run_id: str
+    as_of: datetime
+    stages: list[SharePublic]
+    flows: list[FlowPublic]
+    """Moves recorded by the latest run (from_stage null: new to the features table)."""
+    history: list[StageRunPublic]

@@ -225,6 +225,51 @@ def list_imports(limit: int = 20) -> None:
     context.close()
 
 
+@app.command("compute")
+def compute(
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Compute every customer's features, RFM, tiers and lifecycle; keep the snapshot."""
+    from pydantic import ValidationError
+
+    from shopcrm.segments.service import compute_features
+    from shopcrm.segments.settings import load_settings, settings_path
+
+    context = _context()
+    try:
+        settings = load_settings(context.settings.home)
+    except ValidationError as exc:
+        context.close()
+        console.print(f"[red]invalid settings in {settings_path(context.settings.home)}[/]:\n{exc}")
+        raise typer.Exit(2) from exc
+    try:
+        with _spinner("compute") as progress:
+            task = progress.add_task("features", total=None)
+            result = compute_features(
+                context, settings=settings, reason="cli",
+                progress=lambda msg: progress.update(task, description=msg))
+    finally:
+        context.close()
+    if as_json:
+        console.print_json(json.dumps({
+            "run_id": result.run_id, "as_of": result.as_of.isoformat(),
+            "customers": result.customers, "buyers": result.buyers,
+            "transitions": result.transitions, "seconds": round(result.seconds, 3),
+            "stages": result.stages, "tiers": result.tiers, "rfm_cn": result.rfm_cn,
+            "rfm_en": result.rfm_en}, ensure_ascii=False))
+        return
+    console.print(
+        f"run [bold]{result.run_id}[/] as of {result.as_of:%Y-%m-%d %H:%M} UTC: "
+        f"{result.customers:,} customers, {result.buyers:,} buyers, "
+        f"{result.transitions:,} lifecycle transitions, {result.seconds:.1f} s")
+    for title, counts in (("lifecycle stage", result.stages), ("value tier", result.tiers),
+                          ("RFM (8 classes)", result.rfm_cn), ("RFM (segments)", result.rfm_en)):
+        table = Table(title, "customers")
+        for name, count in sorted(counts.items(), key=lambda kv: -kv[1]):
+            table.add_row(name, f"{count:,}")
+        console.print(table)
+
+
 @app.command("demo-data")
 def demo_data(
     customers: Annotated[int, typer.Option(min=10)] = 20_000,

@@ -255,6 +255,24 @@ def dashboard(request: Request, context: ContextDep,
                    charts=dashboard_charts(recent, channels))
 
 
+def rfm_chart(grid: list[Any]) -> dict[str, Any]:
+    """The RFM heat-map's numbers: [F − 1, R − 1, buyers] per cell, revenue and segment."""
+    return {"cells": [[c.f - 1, c.r - 1, c.customers] for c in grid],
+            "revenue": {f"{c.f - 1}:{c.r - 1}": float(c.revenue) for c in grid},
+            "segments": {f"{c.f - 1}:{c.r - 1}": c.segment for c in grid}}
+
+
+@router.get("/segments", response_class=HTMLResponse)
+def segments_page(request: Request, context: ContextDep,
+                  principal: Annotated[Principal, require(Permission.VIEW_ANALYTICS)]
+                  ) -> HTMLResponse:
+    from shopcrm.segments.queries import overview
+
+    view = overview(context)
+    return _render(request, context, "segments.html", principal=principal, view=view,
+                   charts=rfm_chart(view.grid) if view else None)
+
+
 @router.get("/customers", response_class=HTMLResponse)
 def customers(
     request: Request, context: ContextDep, session: SessionDep,

@@ -107,6 +107,39 @@
         })
       }];
       return option;
+    },
+    rfm: function (data, fmt) {
+      // x: F score 1–5, y: R score 1–5 (5 at the top = most recent buyers)
+      var option = base(data);
+      var scores = ["1", "2", "3", "4", "5"];
+      var most = 1;
+      data.cells.forEach(function (c) { most = Math.max(most, c[2]); });
+      option.tooltip = {
+        trigger: "item",
+        confine: true,
+        formatter: function (p) {
+          var key = p.value[0] + ":" + p.value[1];
+          var segment = data.segments[key] ? escapeHtml(data.segments[key]) + "<br>" : "";
+          return segment + "R " + (p.value[1] + 1) + " · F " + (p.value[0] + 1) + "<br>" +
+            escapeHtml(data.labels.buyers) + ": <b>" + escapeHtml(fmt.number(p.value[2])) +
+            "</b><br>" + escapeHtml(data.labels.net_revenue) + ": " +
+            escapeHtml(fmt.money(data.revenue[key] || 0));
+        }
+      };
+      option.legend = undefined;
+      option.grid = { left: 32, right: 72, top: 16, bottom: 36, containLabel: true };
+      option.xAxis = { type: "category", data: scores, name: data.labels.frequency,
+                       nameLocation: "middle", nameGap: 26, splitArea: { show: true } };
+      option.yAxis = { type: "category", data: scores, name: data.labels.recency,
+                       nameLocation: "middle", nameGap: 26, splitArea: { show: true } };
+      option.visualMap = { min: 0, max: most, calculable: true, orient: "vertical",
+                           right: 0, top: "middle", itemHeight: 120,
+                           inRange: { color: ["#fff7ed", "#fdba74", "#c2410c"] } };
+      option.series = [{
+        name: data.labels.buyers, type: "heatmap", data: data.cells,
+        label: { show: true, formatter: function (p) { return fmt.number(p.value[2]); } }
+      }];
+      return option;
     }
   };
 
