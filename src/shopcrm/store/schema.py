@@ -7,6 +7,7 @@ autogenerate and the schema-drift test see every table.
 
 from __future__ import annotations
 
+import shopcrm.loyalty.models  # noqa: F401  (loyalty tables)
 from shopcrm.store.models import Base
 
 __all__ = ["Base"]
