@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 from tests.loyalty.conftest import MakeCustomer, invariants
@@ -59,6 +60,7 @@ def test_racing_redemptions(context: AppContext, make_customer: MakeCustomer, ba
     customer = make_customer(7)
     with context.sessions.begin() as session:
         L.earn_order(session, customer_id=customer, order_ref="s:big", points=balance,
+                     paid=Decimal(balance),
                      now=context.clock.now())
     outcomes = _race(context, customer, each, f"race{balance}")
     assert outcomes == Counter({"won": winners, "refused": THREADS - winners})

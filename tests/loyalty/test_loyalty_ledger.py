@@ -34,7 +34,7 @@ ALL = frozenset(Permission)
 def _earn(context: AppContext, customer: int, order: str, points: int) -> L.Movement:
     with context.sessions.begin() as session:
         return L.earn_order(session, customer_id=customer, order_ref=order, points=points,
-                            now=context.clock.now())
+                            paid=Decimal(points), now=context.clock.now())
 
 
 def _redeem(context: AppContext, customer: int, points: int, key: str) -> L.Movement:
@@ -75,8 +75,8 @@ def test_bad_input_changes_nothing(context: AppContext, make_customer: MakeCusto
     with pytest.raises(CustomerNotFound):
         _redeem(context, 999_999, 1, "r-unknown")
     with pytest.raises(OrderNotFound), context.sessions.begin() as session:
-        L.reverse_order(session, order_ref="shop:nope", paid=Decimal("10"),
-                        refunded=Decimal("10"), key="rev-nope", now=context.clock.now())
+        L.reverse_order(session, order_ref="shop:nope", refunded_total=Decimal("10"),
+                        key="rev-nope", now=context.clock.now())
     with context.sessions() as session:
         assert session.scalar(select(LedgerEntry.id).where(
             LedgerEntry.idempotency_key.in_(["r-big", "r-0", "r--5", "r-frac", "rev-nope"]))) \
@@ -126,19 +126,19 @@ def test_reversal_after_spending(context: AppContext, make_customer: MakeCustome
     _earn(context, customer, "s:r", 100)
     _redeem(context, customer, 80, "spend")
     with context.sessions.begin() as session:  # half refunded: 50 points back, 20 held
-        half = L.reverse_order(session, order_ref="s:r", paid=Decimal("200"),
-                               refunded=Decimal("100"), key="rev-1", now=context.clock.now())
+        half = L.reverse_order(session, order_ref="s:r", refunded_total=Decimal("50"), key="rev-1",
+                               now=context.clock.now())
     expected = -30 if policy is ReversalPolicy.DEBT else 0
     assert half.balance == expected
     with context.sessions.begin() as session:  # the same refund again: nothing more
-        same = L.reverse_order(session, order_ref="s:r", paid=Decimal("200"),
-                               refunded=Decimal("100"), key="rev-1b", now=context.clock.now())
+        same = L.reverse_order(session, order_ref="s:r", refunded_total=Decimal("50"), key="rev-1b",
+                               now=context.clock.now())
     assert same.entry is None and same.balance == expected
     _earn(context, customer, "s:r2", 50)  # a debt is paid off first
     assert _check(context, customer) == expected + 50
     with context.sessions.begin() as session:  # full refund: the other half too
-        full = L.reverse_order(session, order_ref="s:r", paid=Decimal("200"),
-                               refunded=Decimal("200"), key="rev-2", now=context.clock.now())
+        full = L.reverse_order(session, order_ref="s:r", refunded_total=Decimal("100"), key="rev-2",
+                               now=context.clock.now())
     assert full.balance == (-30 + 50 - 50 if policy is ReversalPolicy.DEBT else 0)
     _check(context, customer)
 
@@ -195,7 +195,7 @@ def test_move_and_undo(context: AppContext, make_customer: MakeCustomer) -> None
     _earn(context, b, "s:b", 10)
     _redeem(context, b, 10, "b-spend")
     with context.sessions.begin() as session:  # b owes 10 after the refund
-        L.reverse_order(session, order_ref="s:b", paid=Decimal("10"), refunded=Decimal("10"),
+        L.reverse_order(session, order_ref="s:b", refunded_total=Decimal("0"), cancelled=True,
                         key="b-rev", now=context.clock.now())
     with context.sessions.begin() as session:
         move = move_customer(session, from_customer_id=a, to_customer_id=b,

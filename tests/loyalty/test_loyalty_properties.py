@@ -144,7 +144,7 @@ def test_ledger_matches_reference_model(context: AppContext, clock: FakeClock,
             orders.append(order)
             points = int(args[0])  # type: ignore[call-overload]
             call = ("earn_order", {"customer_id": customer, "order_ref": order,
-                                   "points": points, "now": now})
+                                   "points": points, "paid": Decimal(points), "now": now})
             model.credit(points, now, order)
             model.earned[order] = (points, Decimal(points))
         elif kind == "redeem":
@@ -164,7 +164,7 @@ def test_ledger_matches_reference_model(context: AppContext, clock: FakeClock,
             paid = model.earned[order][1]
             refunded = paid * int(args[1]) / 4  # type: ignore[call-overload]
             model.reverse(order, refunded, now)
-            call = ("reverse_order", {"order_ref": order, "paid": paid, "refunded": refunded,
+            call = ("reverse_order", {"order_ref": order, "refunded_total": refunded,
                                       "key": key, "now": now})
         elif kind == "adjust":
             points = int(args[0])  # type: ignore[call-overload]

@@ -57,6 +57,7 @@ from shopcrm.loyalty.rules import (
     expires_at,
     fifo_order,
     is_expired,
+    net_paid,
     points_cost,
     reversal_target,
     spendable,
@@ -349,11 +350,16 @@ def expiring_soon(session: Session, *, now: datetime, days: int) -> list[Expirin
 # --- movements --------------------------------------------------------------------------
 
 def earn_order(session: Session, *, customer_id: int, order_ref: str, points: int,
-               now: datetime, config: ProgramConfig | None = None,
-               actor: audit.Actor = audit.SYSTEM, reason: str = "") -> Movement:
-    """Credit an order's points (computed by :func:`~shopcrm.loyalty.rules.order_points`)
-    once; the key is the order's, so earning again for the same order is a replay."""
+               paid: Decimal, now: datetime, refunded: Decimal = Decimal("0"),
+               config: ProgramConfig | None = None, actor: audit.Actor = audit.SYSTEM,
+               reason: str = "") -> Movement:
+    """Credit a completed order's points (computed by
+    :func:`~shopcrm.loyalty.rules.order_points` on ``paid - refunded``) once; the key is
+    the order's, so earning again for the same order is a replay. ``paid`` and
+    ``refunded`` are kept as the basis later refunds are measured against."""
     _check_points(points)
+    if paid < 0 or refunded < 0:
+        raise LoyaltyError("paid and refunded amounts must not be negative")
     key = f"earn:{order_ref}"
     account = lock_account(session, customer_id=customer_id, now=now)
     replay = _replay(session, key, customer_id=customer_id, kind=EntryKind.EARN,
@@ -361,7 +367,7 @@ def earn_order(session: Session, *, customer_id: int, order_ref: str, points: in
     if replay:
         return replay
     config = config or get_config(session)
-    rule = ensure_order_rule(session, now=now)
+    rule = _rule_for_update(session, ensure_order_rule(session, now=now).code)
     if not budget_allows(issued_points=rule.issued_points, points=points,
                          cost_per_point=rule.cost_per_point, budget=rule.budget):
         raise BudgetExhausted(f"the budget of rule {rule.code!r} is spent")
@@ -370,6 +376,7 @@ def earn_order(session: Session, *, customer_id: int, order_ref: str, points: in
                     reason=reason or f"order {order_ref}", source="order", now=now,
                     actor=actor, config=config, rule=rule.code, order_ref=order_ref,
                     cost_per_point=rule.cost_per_point)
+    entry.order_paid, entry.order_refunded = paid, refunded
     return Movement(entry, False, account.balance)
 
 
@@ -431,24 +438,30 @@ def _plan(lots: list[PointLot], points: int, now: datetime) -> list[tuple[PointL
             for lot_id, take in consume_fifo([_view(lot) for lot in lots], points, now)]
 
 
-def reverse_order(session: Session, *, order_ref: str, paid: Decimal, refunded: Decimal,
-                  key: str, now: datetime, config: ProgramConfig | None = None,
+def reverse_order(session: Session, *, order_ref: str, refunded_total: Decimal,
+                  key: str, now: datetime, cancelled: bool = False,
+                  config: ProgramConfig | None = None,
                   actor: audit.Actor = audit.SYSTEM) -> Movement:
-    """Take back an order's points in proportion to what was refunded (cancellation: all).
+    """Take back an order's points in proportion to what was refunded since it earned
+    (a cancellation or a full refund: all of them).
 
-    Refunds are cumulative: a second partial refund reverses only the difference. Points
-    come from the order's own lot first, then the oldest-expiring lots; what was already
-    spent becomes a debt (``debt`` policy) or is written off (``cap``).
+    ``refunded_total`` is the order's cumulative refund now, so a second partial refund
+    reverses only the difference and a repeated one nothing. Points come from the
+    order's own lot first, then the oldest-expiring lots; what was already spent becomes
+    a debt (``debt`` policy) or is written off (``cap``).
     """
-    if paid < 0 or refunded < 0:
-        raise LoyaltyError("paid and refunded amounts must not be negative")
+    if refunded_total < 0:
+        raise LoyaltyError("the refunded amount must not be negative")
     earned_rows = session.execute(
-        select(LedgerEntry.customer_id, LedgerEntry.points).where(
+        select(LedgerEntry.customer_id, LedgerEntry.points, LedgerEntry.order_paid,
+               LedgerEntry.order_refunded).where(
             LedgerEntry.order_ref == order_ref, LedgerEntry.kind == EntryKind.EARN.value)).all()
     if not earned_rows:
         raise OrderNotFound(f"no points were earned for order {order_ref!r}")
-    customer_id = int(earned_rows[0][0])
-    earned = sum(int(p) for _, p in earned_rows)
+    customer_id, earned, paid, refunded_before = earned_rows[0]
+    customer_id, earned = int(customer_id), int(earned)
+    base = net_paid(paid, refunded_before)
+    since = base if cancelled else max(Decimal("0"), refunded_total - (refunded_before or 0))
     account = lock_account(session, customer_id=customer_id, now=now)
     replay = _replay(session, key, customer_id=None, kind=EntryKind.REVERSE, points=None,
                      account=account)
@@ -458,7 +471,7 @@ def reverse_order(session: Session, *, order_ref: str, paid: Decimal, refunded: 
     already = -int(session.scalar(select(func.coalesce(func.sum(LedgerEntry.points), 0)).where(
         LedgerEntry.order_ref == order_ref, LedgerEntry.kind == EntryKind.REVERSE.value)) or 0)
     written_off = _written_off(session, order_ref)
-    due = reversal_target(earned, paid=paid, refunded=refunded) - already - written_off
+    due = reversal_target(earned, paid=base, refunded=since) - already - written_off
     if due <= 0:
         return Movement(None, False, account.balance, "nothing more to reverse")
     lots = _lots(session, customer_id)

@@ -100,6 +100,10 @@ class LedgerEntry(Base):
     source: Mapped[str] = mapped_column(String(64))
     rule: Mapped[str | None] = mapped_column(String(32))
     order_ref: Mapped[str | None] = mapped_column(String(200))
+    order_paid: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    order_refunded: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    """An order's paid and already-refunded amounts when it earned: the basis a later
+    refund is measured against (refunds before earning already lowered the points)."""
     value: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
     """Money value of the points at their cost per point (liability accounting)."""
     at: Mapped[datetime] = mapped_column(UtcDateTime())

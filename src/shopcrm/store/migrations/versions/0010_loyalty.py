@@ -52,6 +52,8 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("rule", sa.String(length=32), nullable=True),
         sa.Column("order_ref", sa.String(length=200), nullable=True),
+        sa.Column("order_paid", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column("order_refunded", sa.Numeric(precision=18, scale=2), nullable=True),
         sa.Column("value", sa.Numeric(precision=18, scale=4), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=100), nullable=False),
