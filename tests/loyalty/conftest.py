@@ -65,3 +65,48 @@ def invariants(session: Session, customer_id: int) -> tuple[int, int, int]:
     assert held == max(total, 0), (held, total)
     assert negative == 0
     return int(cached), int(total), int(held)
+
+
+_BATCHES = iter(range(900_000, 1_000_000))
+
+
+def write_orders(context: AppContext, orders: list[dict[str, object]]) -> None:
+    """Publish order facts (one batch) the way an import does: Parquet files and a
+    manifest. Keys: source, order_id, customer_id, status, paid_amount, refund_amount,
+    completed_at; a later batch with the same (source, order_id) is a newer version."""
+    import duckdb
+    import pyarrow as pa
+
+    from shopcrm.warehouse.tables import ORDERS
+
+    given = ("source", "order_id", "customer_id", "status", "paid_amount", "refund_amount",
+             "completed_at")
+    table = pa.table({
+        "source": [str(o.get("source", "shop")) for o in orders],
+        "order_id": [str(o["order_id"]) for o in orders],
+        "customer_id": pa.array([o.get("customer_id") for o in orders], pa.int64()),
+        "status": [str(o.get("status", "completed")) for o in orders],
+        "paid_amount": pa.array([Decimal(str(o.get("paid_amount", "0"))) for o in orders],
+                                pa.decimal128(18, 2)),
+        "refund_amount": pa.array([Decimal(str(o.get("refund_amount", "0"))) for o in orders],
+                                  pa.decimal128(18, 2)),
+        "completed_at": pa.array([o.get("completed_at") for o in orders],
+                                 pa.timestamp("us", tz="UTC")),
+    })
+    batch_id = next(_BATCHES)
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    con.register("incoming", table)
+    columns = ", ".join(
+        name if name in given else
+        ("CAST(completed_at AS DATE) AS day" if name == "day" else
+         f"{batch_id} AS batch_id" if name == "batch_id" else
+         "md5(order_id) AS row_hash" if name == "row_hash" else f"NULL AS {name}")
+        for name, _ in ORDERS.columns)
+    context.facts.ensure()
+    with context.facts.writer_lock():
+        writer = context.facts.begin(batch_id)
+        writer.write(con, ORDERS, f"SELECT {columns} FROM incoming")
+        writer.prepare()
+        writer.publish()
+    con.close()
