@@ -99,12 +99,12 @@ def by_rule(session: Session) -> list[RuleRow]:
     """Every rule with its issuing per month and its budget consumption."""
     month = _month(session, LedgerEntry.at)
     issued: dict[str, dict[str, int]] = defaultdict(dict)
-    for rule, name, points in session.execute(
+    for code, name, points in session.execute(
             select(LedgerEntry.rule, month, func.sum(LedgerEntry.points))
             .where(LedgerEntry.rule.is_not(None),
                    LedgerEntry.kind.in_([k.value for k in CREDIT_KINDS]))
             .group_by(LedgerEntry.rule, month).order_by(month)):
-        issued[str(rule)][str(name)] = int(points or 0)
+        issued[str(code)][str(name)] = int(points or 0)
     rows = []
     for rule in session.scalars(select(BonusRule).order_by(BonusRule.code)):
         spent = (Decimal(rule.issued_points) * rule.cost_per_point).quantize(Decimal("0.01"))
