@@ -23,7 +23,15 @@ from shopcrm.accounts.service import Principal
 from shopcrm.accounts.throttle import LoginThrottle
 from shopcrm.api.deps import require
 from shopcrm.api.problems import install_problem_handlers
-from shopcrm.api.routes import accounts, analytics, customers, health, imports, privacy
+from shopcrm.api.routes import (
+    accounts,
+    analytics,
+    customers,
+    health,
+    imports,
+    loyalty,
+    privacy,
+)
 from shopcrm.context import AppContext, build_context
 from shopcrm.web import routes as web_routes
 
@@ -55,7 +63,7 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     app.state.login_throttle = LoginThrottle()
     install_problem_handlers(app)
     for router in (health.router, accounts.router, customers.router, analytics.router,
-                   imports.router, privacy.router, web_routes.router):
+                   imports.router, privacy.router, loyalty.router, web_routes.router):
         app.include_router(router)
     _docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

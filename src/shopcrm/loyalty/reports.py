@@ -85,6 +85,7 @@ class RuleRow:
     code: str
     kind: str
     name: str
+    points: int
     cost_per_point: Decimal
     budget: Decimal | None
     issued_points: int
@@ -109,8 +110,9 @@ def by_rule(session: Session) -> list[RuleRow]:
     for rule in session.scalars(select(BonusRule).order_by(BonusRule.code)):
         spent = (Decimal(rule.issued_points) * rule.cost_per_point).quantize(Decimal("0.01"))
         used = (spent / rule.budget).quantize(Decimal("0.0001")) if rule.budget else None
-        rows.append(RuleRow(rule.code, rule.kind, rule.name, rule.cost_per_point, rule.budget,
-                            rule.issued_points, spent, used, issued.get(rule.code, {})))
+        rows.append(RuleRow(rule.code, rule.kind, rule.name, rule.points, rule.cost_per_point,
+                            rule.budget, rule.issued_points, spent, used,
+                            issued.get(rule.code, {})))
     return rows
 
 

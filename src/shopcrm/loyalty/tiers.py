@@ -38,13 +38,16 @@ from shopcrm.warehouse.engine import Warehouse
 WINDOW = timedelta(days=365)
 
 
-def spend_by_customer(warehouse: Warehouse, *, now: datetime) -> dict[int, tuple[Decimal, int]]:
+def spend_by_customer(warehouse: Warehouse, *, now: datetime,
+                      customer_id: int | None = None) -> dict[int, tuple[Decimal, int]]:
     """Rolling 12-month net spend and count of completed orders per customer."""
     orders = warehouse.table("orders")
     window = orders.filter(
         orders.status == "completed", orders.customer_id.notnull(),
         orders.completed_at > ibis.literal(now - WINDOW),
         orders.completed_at <= ibis.literal(now))
+    if customer_id is not None:
+        window = window.filter(window.customer_id == customer_id)
     grouped = window.group_by("customer_id").aggregate(
         spend=(window.paid_amount.fill_null(0) - window.refund_amount.fill_null(0)).sum(),
         orders=window.count())
@@ -54,13 +57,16 @@ def spend_by_customer(warehouse: Warehouse, *, now: datetime) -> dict[int, tuple
         table.column("orders").to_pylist(), strict=True)}
 
 
-def points_by_customer(session: Session, *, now: datetime) -> dict[int, int]:
+def points_by_customer(session: Session, *, now: datetime,
+                       customer_id: int | None = None) -> dict[int, int]:
     """Points earned (orders and bonuses) in the last 12 months per customer."""
-    rows = session.execute(
-        select(LedgerEntry.customer_id, func.sum(LedgerEntry.points))
-        .where(LedgerEntry.kind.in_([EntryKind.EARN.value, EntryKind.BONUS.value]),
-               LedgerEntry.at > now - WINDOW, LedgerEntry.at <= now)
-        .group_by(LedgerEntry.customer_id))
+    query = (select(LedgerEntry.customer_id, func.sum(LedgerEntry.points))
+             .where(LedgerEntry.kind.in_([EntryKind.EARN.value, EntryKind.BONUS.value]),
+                    LedgerEntry.at > now - WINDOW, LedgerEntry.at <= now)
+             .group_by(LedgerEntry.customer_id))
+    if customer_id is not None:
+        query = query.where(LedgerEntry.customer_id == customer_id)
+    rows = session.execute(query)
     return {int(c): int(p) for c, p in rows}
 
 
@@ -77,6 +83,16 @@ def customer_metrics(session: Session, *, warehouse: Warehouse,
 
 
 _COUNTERS = {"join": "joined", "upgrade": "upgraded", "downgrade": "downgraded"}
+
+
+def metrics_of(session: Session, *, warehouse: Warehouse, customer_id: int,
+               now: datetime) -> TierMetrics:
+    """One customer's metrics (for the member card). The value-rank share needs every
+    customer, so it is left out here; the scheduled evaluation computes it."""
+    spend, orders = spend_by_customer(warehouse, now=now, customer_id=customer_id).get(
+        customer_id, (Decimal("0"), 0))
+    points = points_by_customer(session, now=now, customer_id=customer_id).get(customer_id, 0)
+    return TierMetrics(spend=spend, orders=orders, points=points)
 
 
 @dataclass
