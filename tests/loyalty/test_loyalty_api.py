@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.loyalty.conftest import add_customer
 
 from shopcrm.context import AppContext
 from shopcrm.loyalty import ledger as L
-from tests.loyalty.conftest import add_customer
 
 PROBLEM = "application/problem+json"
 Client = Callable[[str], TestClient]
