@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import ibis
 import ibis.expr.types as ir
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,7 +34,7 @@ from shopcrm.loyalty.ledger import (
     grant_bonus,
     reverse_order,
 )
-from shopcrm.loyalty.models import BonusRule, LedgerEntry, LoyaltyAccount, PointLot
+from shopcrm.loyalty.models import BonusRule, LedgerEntry, LoyaltyAccount
 from shopcrm.loyalty.rules import (
     BonusKind,
     EntryKind,
@@ -45,6 +45,7 @@ from shopcrm.loyalty.rules import (
     order_points,
     points_cost,
 )
+from shopcrm.store.bulk import bulk_insert
 from shopcrm.store.models import Customer
 from shopcrm.warehouse.engine import Warehouse
 
@@ -130,10 +131,12 @@ def _existing_keys(session: Session, keys: list[str]) -> set[str]:
 
 
 def _lock_accounts(session: Session, customer_ids: list[int],
-                   now: datetime) -> dict[int, LoyaltyAccount]:
+                   now: datetime) -> dict[int, tuple[int, str | None]]:
     """Create missing accounts of known customers and lock all of them, in ID order
-    (the same order every job uses, so two jobs never deadlock)."""
-    table: Table = LoyaltyAccount.__table__  # type: ignore[assignment]
+    (the same order every job uses, so two jobs never deadlock): (balance, tier) each.
+
+    On SQLite the first insert takes the database write lock for the transaction."""
+    table = cast(Table, LoyaltyAccount.__table__)
     known: list[int] = []
     for start in range(0, len(customer_ids), _IN):
         known.extend(int(c) for c in session.scalars(select(Customer.id).where(
@@ -152,14 +155,38 @@ def _lock_accounts(session: Session, customer_ids: list[int],
         else:
             session.execute(sqlite.insert(table).on_conflict_do_nothing(
                 index_elements=["customer_id"]), part)
-    accounts: dict[int, LoyaltyAccount] = {}
+    accounts: dict[int, tuple[int, str | None]] = {}
     for start in range(0, len(known), _IN):
-        for account in session.scalars(
-                select(LoyaltyAccount).where(LoyaltyAccount.customer_id.in_(
-                    known[start:start + _IN])).order_by(LoyaltyAccount.customer_id)
-                .with_for_update().execution_options(populate_existing=True)):
-            accounts[account.customer_id] = account
+        for customer_id, balance, tier in session.execute(
+                select(table.c.customer_id, table.c.balance, table.c.tier)
+                .where(table.c.customer_id.in_(known[start:start + _IN]))
+                .order_by(table.c.customer_id).with_for_update()):
+            accounts[int(customer_id)] = (int(balance), tier)
     return accounts
+
+
+def _entry_ids(session: Session, count: int) -> list[int]:
+    """IDs for ``count`` new entries, so lots can name their entry without a round trip
+    per row. PostgreSQL: from the table's sequence; SQLite: after the current maximum
+    (safe: the transaction holds SQLite's write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return [int(i) for i in session.scalars(
+            text("SELECT nextval(pg_get_serial_sequence('loyalty_entries', 'id')) "
+                 "FROM generate_series(1, :n)"), {"n": count})]
+    top = int(session.scalar(select(func.coalesce(func.max(LedgerEntry.id), 0))) or 0)
+    return list(range(top + 1, top + 1 + count))
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    """A time as the bulk loader wants it: UTC text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if moment else None
+
+
+ENTRY_COLUMNS = ("id", "customer_id", "kind", "points", "idempotency_key", "reason", "source",
+                 "rule", "order_ref", "order_paid", "order_refunded", "value", "at", "actor",
+                 "actor_id")
+LOT_COLUMNS = ("customer_id", "entry_id", "points", "remaining", "earned_at", "expires_at",
+               "rule", "cost_per_point", "order_ref")
 
 
 def earn_chunk(session: Session, *, orders: Sequence[OrderRow], now: datetime,
@@ -167,9 +194,10 @@ def earn_chunk(session: Session, *, orders: Sequence[OrderRow], now: datetime,
                actor: audit.Actor = audit.SYSTEM) -> EarnReport:
     """Credit one chunk of completed orders (the service the batch job calls per chunk).
 
-    Set-based: one look-up for keys already used, one lock for the chunk's accounts,
-    multi-row inserts for entries and lots. A member with a debt goes through the
-    single-order path, which pays the debt off first.
+    Set-based: one lock for the chunk's accounts, one look-up for keys already used,
+    then entries and lots through the driver's bulk path (``executemany`` on SQLite,
+    ``COPY`` on PostgreSQL) and one batched balance update. A member with a debt goes
+    through the single-order path, which pays the debt off first.
     """
     report = EarnReport(orders=len(orders))
     config = config or get_config(session)
@@ -185,19 +213,20 @@ def earn_chunk(session: Session, *, orders: Sequence[OrderRow], now: datetime,
     first_rule = session.scalars(select(BonusRule).where(
         BonusRule.kind == BonusKind.FIRST_PURCHASE.value, BonusRule.active.is_(True))
         .order_by(BonusRule.code).limit(1)).one_or_none()
-    lot_expiry = expires_at(config.expiry, now)
-    entries: list[dict[str, Any]] = []
-    lots: dict[str, dict[str, Any]] = {}
+    multipliers = {t.code: t.benefits.points_multiplier for t in config.tiers}
+    base = config.tiers[0].benefits.points_multiplier
+    credits: list[tuple[OrderRow, int]] = []
     slow: list[tuple[OrderRow, int]] = []
     issued = 0
     for order in todo:
-        account = accounts.get(order.customer_id)
-        if account is None:
+        found = accounts.get(order.customer_id)
+        if found is None:
             report.unknown_customer += 1
             continue
-        multiplier = config.tier(account.tier).benefits.points_multiplier
+        balance, tier = found
         points = order_points(net_paid(order.paid, order.refunded),
-                              points_per_yuan=config.points_per_yuan, multiplier=multiplier)
+                              points_per_yuan=config.points_per_yuan,
+                              multiplier=multipliers.get(tier or "", base))
         if points <= 0:
             report.zero_points += 1
             continue
@@ -205,35 +234,18 @@ def earn_chunk(session: Session, *, orders: Sequence[OrderRow], now: datetime,
                              cost_per_point=rule.cost_per_point, budget=rule.budget):
             report.over_budget += 1
             continue
-        if account.balance < 0:
+        if balance < 0:
             slow.append((order, points))
             continue
         issued += points
-        key = f"earn:{order.ref}"
-        entries.append({
-            "customer_id": order.customer_id, "kind": EntryKind.EARN.value, "points": points,
-            "idempotency_key": key, "reason": f"order {order.ref}", "source": "order",
-            "rule": rule.code, "order_ref": order.ref, "order_paid": order.paid,
-            "order_refunded": order.refunded,
-            "value": points_cost(points, rule.cost_per_point), "at": now,
-            "actor": actor.label[:100], "actor_id": actor.user_id})
-        lots[key] = {"customer_id": order.customer_id, "points": points,
-                     "remaining": points, "earned_at": now, "expires_at": lot_expiry,
-                     "rule": rule.code, "cost_per_point": rule.cost_per_point,
-                     "order_ref": order.ref}
-        account.balance += points
-        account.updated_at = now
-        report.earned += 1
-        report.points += points
-    rule.issued_points += issued
-    first_timers = _first_timers(session, entries) if first_rule is not None else []
-    for start in range(0, len(entries), 1000):
-        ids = session.execute(insert(LedgerEntry).returning(
-            LedgerEntry.id, LedgerEntry.idempotency_key, sort_by_parameter_order=True),
-            entries[start:start + 1000]).all()
-        session.execute(insert(PointLot), [{**lots[key], "entry_id": entry_id}
-                                           for entry_id, key in ids])
-    session.flush()
+        credits.append((order, points))
+    first_timers = (_first_timers(session, [o.customer_id for o, _ in credits])
+                    if first_rule is not None else [])
+    if credits:
+        _write_credits(session, credits, rule=rule, now=now, config=config, actor=actor)
+        rule.issued_points += issued
+        report.earned += len(credits)
+        report.points += issued
     for order, points in slow:
         earn_order(session, customer_id=order.customer_id, order_ref=order.ref,
                    points=points, paid=order.paid, refunded=order.refunded, now=now,
@@ -251,9 +263,36 @@ def earn_chunk(session: Session, *, orders: Sequence[OrderRow], now: datetime,
     return report
 
 
-def _first_timers(session: Session, entries: list[dict[str, Any]]) -> list[int]:
-    """Customers of these new entries who never earned for an order before."""
-    customers = sorted({int(e["customer_id"]) for e in entries})
+def _write_credits(session: Session, credits: list[tuple[OrderRow, int]], *,
+                   rule: BonusRule, now: datetime, config: ProgramConfig,
+                   actor: audit.Actor) -> None:
+    ids = _entry_ids(session, len(credits))
+    at, expiry = _stamp(now), _stamp(expires_at(config.expiry, now))
+    cost = str(rule.cost_per_point)
+    entries, lots = [], []
+    deltas: dict[int, int] = {}
+    for entry_id, (order, points) in zip(ids, credits, strict=True):
+        entries.append((entry_id, order.customer_id, EntryKind.EARN.value, points,
+                        f"earn:{order.ref}", f"order {order.ref}", "order", rule.code,
+                        order.ref, str(order.paid), str(order.refunded),
+                        str(points_cost(points, rule.cost_per_point)), at,
+                        actor.label[:100], actor.user_id))
+        lots.append((order.customer_id, entry_id, points, points, at, expiry, rule.code, cost,
+                     order.ref))
+        deltas[order.customer_id] = deltas.get(order.customer_id, 0) + points
+    connection = session.connection()
+    bulk_insert(connection, "loyalty_entries", ENTRY_COLUMNS, entries)
+    bulk_insert(connection, "loyalty_lots", LOT_COLUMNS, lots)
+    table = cast(Table, LoyaltyAccount.__table__)
+    session.execute(update(table).where(table.c.customer_id == bindparam("c"))
+                    .values(balance=table.c.balance + bindparam("d"), updated_at=now)
+                    .execution_options(synchronize_session=False),
+                    [{"c": c, "d": d} for c, d in sorted(deltas.items())])
+
+
+def _first_timers(session: Session, customer_ids: list[int]) -> list[int]:
+    """Customers among these who never earned for an order before."""
+    customers = sorted(set(customer_ids))
     seen: set[int] = set()
     for start in range(0, len(customers), _IN):
         seen.update(int(c) for c in session.scalars(
