@@ -491,22 +491,20 @@ def reverse_order(session: Session, *, order_ref: str, refunded_total: Decimal,
     reason = f"refund of order {order_ref}"
     if lost:
         reason += f"; {lost} points already spent, written off"
-    if not plan and not extra:
-        return Movement(None, False, account.balance, reason)
+    # Even a reversal that takes nothing (all spent, ``cap``) is written, as a zero-point
+    # entry holding the write-off, so its key is used and a re-run never takes the
+    # points from later earnings.
     entry = _debit(session, account, kind=EntryKind.REVERSE, plan=plan, extra=extra, key=key,
                    reason=reason, source="refund", now=now, actor=actor, order_ref=order_ref)
+    entry.written_off = lost or None
     return Movement(entry, False, account.balance, reason)
 
 
 def _written_off(session: Session, order_ref: str) -> int:
-    """Points a ``cap`` reversal could not take back (kept in the entry's reason)."""
-    total = 0
-    for reason in session.scalars(select(LedgerEntry.reason).where(
-            LedgerEntry.order_ref == order_ref, LedgerEntry.kind == EntryKind.REVERSE.value)):
-        marker = " points already spent, written off"
-        if marker in reason:
-            total += int(reason.split("; ")[-1].split(" ")[0])
-    return total
+    """Points ``cap`` reversals of the order could not take back."""
+    return int(session.scalar(select(func.coalesce(func.sum(LedgerEntry.written_off), 0))
+                              .where(LedgerEntry.order_ref == order_ref,
+                                     LedgerEntry.kind == EntryKind.REVERSE.value)) or 0)
 
 
 def _fifo(lots: list[PointLot]) -> list[PointLot]:

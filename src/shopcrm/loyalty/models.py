@@ -104,6 +104,8 @@ class LedgerEntry(Base):
     order_refunded: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
     """An order's paid and already-refunded amounts when it earned: the basis a later
     refund is measured against (refunds before earning already lowered the points)."""
+    written_off: Mapped[int | None] = mapped_column(BigInteger)
+    """Points a reversal could not take back under the ``cap`` policy (already spent)."""
     value: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
     """Money value of the points at their cost per point (liability accounting)."""
     at: Mapped[datetime] = mapped_column(UtcDateTime())

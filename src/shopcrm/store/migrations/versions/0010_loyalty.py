@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("order_ref", sa.String(length=200), nullable=True),
         sa.Column("order_paid", sa.Numeric(precision=18, scale=2), nullable=True),
         sa.Column("order_refunded", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column("written_off", sa.BigInteger(), nullable=True),
         sa.Column("value", sa.Numeric(precision=18, scale=4), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=100), nullable=False),
