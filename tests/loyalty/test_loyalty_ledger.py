@@ -208,3 +208,23 @@ def test_move_and_undo(context: AppContext, make_customer: MakeCustomer) -> None
     assert (_check(context, a), _check(context, b)) == (100, -95)
     with pytest.raises(LoyaltyError, match="undone"), context.sessions.begin() as session:
         undo_move(session, move_id=move.id, now=context.clock.now(), actor=ADMIN)
+
+
+def test_cap_write_off_is_remembered(context: AppContext, make_customer: MakeCustomer) -> None:
+    """Under ``cap`` a reversal that finds everything spent still uses its key and records
+    the write-off, so running the refund job again never takes later earnings."""
+    configure(context, reversal=ReversalPolicy.CAP)
+    customer = make_customer(8)
+    _earn(context, customer, "s:w", 100)
+    _redeem(context, customer, 100, "all")
+    for key in ("rv-a", "rv-b"):  # the job runs twice (a different key the second time)
+        with context.sessions.begin() as session:
+            L.reverse_order(session, order_ref="s:w", refunded_total=Decimal("0"),
+                            cancelled=True, key=key, now=context.clock.now())
+        if key == "rv-a":
+            _earn(context, customer, "s:later", 40)
+    assert _check(context, customer) == 40
+    with context.sessions() as session:
+        written = session.scalars(select(LedgerEntry.written_off).where(
+            LedgerEntry.kind == "reverse")).all()
+    assert written == [100]
