@@ -76,6 +76,8 @@ def loyalty_benchmark(entries: int, orders: int) -> list[str]:
         lines.append(f"| {label} | shopcrm earn / redeem | {real.seconds:.2f} | "
                      f"{entries / real.seconds:,.0f} | {real.peak_rss_mb:,.0f} | "
                      f"{real.seconds / base.seconds:.2f} |")
+    if orders <= 0:
+        return lines
     lines += [
         "",
         f"### Loyalty batch earning: {orders:,} completed orders "

@@ -27,11 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from shopcrm.accounts import audit
 from shopcrm.loyalty import LoyaltyError, OrderNotFound
 from shopcrm.loyalty.ledger import (
-    _rule_for_update,
     earn_order,
-    ensure_order_rule,
     get_config,
     grant_bonus,
+    order_rule_for_update,
     reverse_order,
 )
 from shopcrm.loyalty.models import BonusRule, LedgerEntry, LoyaltyAccount
@@ -209,7 +208,7 @@ def earn_chunk(session: Session, *, orders: Sequence[OrderRow], now: datetime,
     done = _existing_keys(session, keys)
     todo = [o for o, k in zip(orders, keys, strict=True) if k not in done]
     report.already = len(orders) - len(todo)
-    rule = _rule_for_update(session, ensure_order_rule(session, now=now).code)
+    rule = order_rule_for_update(session, now=now)
     first_rule = session.scalars(select(BonusRule).where(
         BonusRule.kind == BonusKind.FIRST_PURCHASE.value, BonusRule.active.is_(True))
         .order_by(BonusRule.code).limit(1)).one_or_none()

@@ -140,6 +140,15 @@ def ensure_order_rule(session: Session, *, now: datetime) -> BonusRule:
     return rule
 
 
+def order_rule_for_update(session: Session, *, now: datetime) -> BonusRule:
+    """The order rule, locked (its issued points count against its budget)."""
+    try:
+        return _rule_for_update(session, ORDER_RULE)
+    except RuleNotFound:
+        ensure_order_rule(session, now=now)
+        return _rule_for_update(session, ORDER_RULE)
+
+
 def _rule_for_update(session: Session, code: str) -> BonusRule:
     rule = session.scalars(select(BonusRule).where(BonusRule.code == code).with_for_update()
                            .execution_options(populate_existing=True)).one_or_none()
@@ -239,11 +248,14 @@ def _view(lot: PointLot) -> LotView:
 def _entry(session: Session, account: LoyaltyAccount, *, kind: EntryKind, points: int,
            key: str, reason: str, source: str, now: datetime, actor: audit.Actor,
            rule: str | None = None, order_ref: str | None = None,
-           value: Decimal = Decimal("0")) -> LedgerEntry:
+           value: Decimal = Decimal("0"),
+           basis: tuple[Decimal, Decimal] | None = None) -> LedgerEntry:
     entry = LedgerEntry(customer_id=account.customer_id, kind=kind.value, points=points,
                         idempotency_key=key, reason=reason[:MAX_REASON], source=source[:64],
                         rule=rule, order_ref=order_ref, value=value, at=now,
-                        actor=actor.label[:100], actor_id=actor.user_id)
+                        actor=actor.label[:100], actor_id=actor.user_id,
+                        order_paid=basis[0] if basis else None,
+                        order_refunded=basis[1] if basis else None)
     session.add(entry)
     session.flush()
     account.balance += points
@@ -255,12 +267,13 @@ def _credit(session: Session, account: LoyaltyAccount, *, kind: EntryKind, point
             key: str, reason: str, source: str, now: datetime, actor: audit.Actor,
             config: ProgramConfig, rule: str | None = None, order_ref: str | None = None,
             cost_per_point: Decimal = Decimal("0"),
-            expiry: datetime | str | None = "policy") -> LedgerEntry:
+            expiry: datetime | str | None = "policy",
+            basis: tuple[Decimal, Decimal] | None = None) -> LedgerEntry:
     """A credit opens a lot; a debt left by a reversal is paid off from it first."""
     debt = max(0, -account.balance)
     entry = _entry(session, account, kind=kind, points=points, key=key, reason=reason,
                    source=source, now=now, actor=actor, rule=rule, order_ref=order_ref,
-                   value=points_cost(points, cost_per_point))
+                   value=points_cost(points, cost_per_point), basis=basis)
     lot_expiry = expires_at(config.expiry, now) if expiry == "policy" else expiry
     assert not isinstance(lot_expiry, str)
     settle = min(points, debt)
@@ -367,7 +380,7 @@ def earn_order(session: Session, *, customer_id: int, order_ref: str, points: in
     if replay:
         return replay
     config = config or get_config(session)
-    rule = _rule_for_update(session, ensure_order_rule(session, now=now).code)
+    rule = order_rule_for_update(session, now=now)
     if not budget_allows(issued_points=rule.issued_points, points=points,
                          cost_per_point=rule.cost_per_point, budget=rule.budget):
         raise BudgetExhausted(f"the budget of rule {rule.code!r} is spent")
@@ -375,8 +388,7 @@ def earn_order(session: Session, *, customer_id: int, order_ref: str, points: in
     entry = _credit(session, account, kind=EntryKind.EARN, points=points, key=key,
                     reason=reason or f"order {order_ref}", source="order", now=now,
                     actor=actor, config=config, rule=rule.code, order_ref=order_ref,
-                    cost_per_point=rule.cost_per_point)
-    entry.order_paid, entry.order_refunded = paid, refunded
+                    cost_per_point=rule.cost_per_point, basis=(paid, refunded))
     return Movement(entry, False, account.balance)
 
 
