@@ -77,6 +77,8 @@ class Movement:
     replayed: bool
     balance: int
     note: str = ""
+    customer_id: int | None = None
+    """Whose balance it is (set when there is no entry to say it)."""
 
 
 # --- settings and rules ---------------------------------------------------------------
@@ -485,7 +487,7 @@ def reverse_order(session: Session, *, order_ref: str, refunded_total: Decimal,
     written_off = _written_off(session, order_ref)
     due = reversal_target(earned, paid=base, refunded=since) - already - written_off
     if due <= 0:
-        return Movement(None, False, account.balance, "nothing more to reverse")
+        return Movement(None, False, account.balance, "nothing more to reverse", customer_id)
     lots = _lots(session, customer_id)
     _expire_lots(session, account, lots, now=now, actor=actor)
     own = [lot for lot in lots if lot.order_ref == order_ref and lot.remaining > 0]

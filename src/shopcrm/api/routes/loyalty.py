@@ -334,7 +334,8 @@ def reverse(body: ReverseRequest, request: Request, context: ContextDep,
                                             key=f"api:{body.idempotency_key}",
                                             now=context.clock.now(),
                                             actor=client_actor(request, principal))
-            customer_id = movement.entry.customer_id if movement.entry else 0
+            customer_id = (movement.entry.customer_id if movement.entry
+                           else movement.customer_id or 0)
     except ERRORS as exc:
         raise _problem(exc) from exc
     return _movement(customer_id, movement)
