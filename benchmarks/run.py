@@ -4,12 +4,19 @@ Prints a table and writes ``benchmarks/out/latest.md`` for docs/benchmarks.md.
 Environment: ``SHOPCRM_BENCH_ROWS`` (default 1,000,000),
 ``SHOPCRM_BENCH_POSTGRES`` (a PostgreSQL URL to also measure that store),
 ``SHOPCRM_BENCH_FEATURE_ORDERS`` (default 10,000,000 orders for the features job),
-``SHOPCRM_BENCH_ONLY`` (``import`` or ``features`` to run one of them).
+``SHOPCRM_BENCH_LOYALTY_ORDERS`` (completed orders the earning job credits, default
+10,000,000), ``SHOPCRM_BENCH_LEDGER_ENTRIES`` (single movements, default 5,000),
+``SHOPCRM_BENCH_IDENTITY_RECORDS`` (default 1,000,000 source records to resolve),
+``SHOPCRM_BENCH_CUSTOMERS`` (CLV and clusters, default 1,000,000),
+``SHOPCRM_BENCH_MESSAGES`` (channel dispatch, default 1,000,000),
+``SHOPCRM_BENCH_ONLY`` (comma-separated: ``import``, ``features``, ``loyalty``,
+``identity``, ``clv``, ``channels``; default all).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import UTC, datetime
 
 from benchmarks.common import OUT, machine, run_step
@@ -87,16 +94,120 @@ def features_benchmark(orders: int) -> list[str]:
     return lines
 
 
+def identity_benchmark(records: int) -> list[str]:
+    """Resolve ``records`` source records from scratch, then add 1% more to the resolved
+    graph; baseline: raw DuckDB grouping the same records by exact phone."""
+    home = OUT / f"identity_{records}"
+    if home.exists():
+        shutil.rmtree(home)
+    run_step("benchmarks.identity_steps", "generate", str(home), str(records))
+    base = run_step("benchmarks.identity_steps", "baseline", str(home))
+    full = run_step("benchmarks.identity_steps", "full", str(home))
+    added = max(records // 100, 1)
+    inc = run_step("benchmarks.identity_steps", "incremental", str(home), str(added))
+    lines = [
+        f"### Identity resolution: {records:,} source records, then {added:,} more",
+        "",
+        "| run | time (s) | records/s | peak RSS (MB) | pairwise precision | recall |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| raw DuckDB: group by exact phone (baseline) | {base.seconds:.2f} | "
+        f"{records / base.seconds:,.0f} | {base.peak_rss_mb:,.0f} | "
+        f"{base.result['precision']} | {base.result['recall']} |",
+    ]
+    for label, m, n in (("shopcrm full resolution (keys + Splink, trained)", full, records),
+                        (f"shopcrm incremental: {added:,} new records", inc, added)):
+        lines.append(f"| {label} | {m.seconds:.2f} | {n / m.seconds:,.0f} | "
+                     f"{m.peak_rss_mb:,.0f} | {m.result['precision']} | {m.result['recall']} |")
+    lines.append(f"|   ↳ incremental / full = {inc.seconds / full.seconds:.1%}; full run: "
+                 f"{full.result['merges']:,} merges, {full.result['reviews_added']:,} to "
+                 f"review, {full.result['shared_identifiers']:,} shared identifiers | | | | | |")
+    return lines
+
+
+def _stores() -> list[tuple[str, str]]:
+    stores = [("SQLite", "")]
+    if os.environ.get("SHOPCRM_BENCH_POSTGRES"):
+        stores.append(("PostgreSQL", os.environ["SHOPCRM_BENCH_POSTGRES"]))
+    return stores
+
+
+def loyalty_benchmark(entries: int, orders: int) -> list[str]:
+    """Ledger movements one per transaction (the API path), and the batch earning job."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"### Loyalty ledger: {entries:,} single movements (2/3 earn, 1/3 redeem), "
+        "one transaction each",
+        "",
+        "| store | run | time (s) | entries/s | peak RSS (MB) | × baseline |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for label, url in _stores():
+        home = str(OUT / f"loyalty-{label.lower()}")
+        base = run_step("benchmarks.loyalty_steps", "ledger_baseline", home, url, str(entries))
+        real = run_step("benchmarks.loyalty_steps", "ledger_entries", home, url, str(entries))
+        lines.append(f"| {label} | one-row INSERT per transaction (baseline) | "
+                     f"{base.seconds:.2f} | {entries / base.seconds:,.0f} | "
+                     f"{base.peak_rss_mb:,.0f} | 1.00 |")
+        lines.append(f"| {label} | shopcrm earn / redeem | {real.seconds:.2f} | "
+                     f"{entries / real.seconds:,.0f} | {real.peak_rss_mb:,.0f} | "
+                     f"{real.seconds / base.seconds:.2f} |")
+    if orders <= 0:
+        return lines
+    lines += [
+        "",
+        f"### Loyalty batch earning: {orders:,} completed orders "
+        f"({max(1, orders // 5):,} customers)",
+        "",
+        "| store | run | time (s) | orders/s | peak RSS (MB) | × baseline |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    base = run_step("benchmarks.loyalty_steps", "earn_baseline",
+                    str(OUT / "loyalty-baseline"), "", str(orders))
+    lines.append(f"| — | DuckDB loads the facts and sums every order's points (baseline) | "
+                 f"{base.seconds:.2f} | {orders / base.seconds:,.0f} | "
+                 f"{base.peak_rss_mb:,.0f} | 1.00 |")
+    for label, url in _stores():
+        home = str(OUT / f"loyalty-{label.lower()}")
+        real = run_step("benchmarks.loyalty_steps", "batch_earn", home, url, str(orders))
+        lines.append(f"| {label} | shopcrm earning job (entry + lot per order) | "
+                     f"{real.seconds:.2f} | {orders / real.seconds:,.0f} | "
+                     f"{real.peak_rss_mb:,.0f} | {real.seconds / base.seconds:.2f} |")
+        lines.append(f"|   ↳ earned {real.result['earned']:,} orders, "
+                     f"{real.result['points']:,} points | | | | | |")
+    return lines
+
+
 def main() -> None:
     rows = int(os.environ.get("SHOPCRM_BENCH_ROWS", "1000000"))
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"## Run of {started}", "", f"Machine: {machine()}", ""]
-    if os.environ.get("SHOPCRM_BENCH_ONLY", "") != "features":
-        lines += import_benchmark(rows)
-        lines.append("")
-    if os.environ.get("SHOPCRM_BENCH_ONLY", "") != "import":
-        lines += features_benchmark(
-            int(os.environ.get("SHOPCRM_BENCH_FEATURE_ORDERS", "10000000")))
+    only = {o.strip() for o in os.environ.get("SHOPCRM_BENCH_ONLY", "").split(",") if o.strip()}
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
+    if wanted("import"):
+        lines += [*import_benchmark(rows), ""]
+    if wanted("identity"):
+        lines += [*identity_benchmark(
+            int(os.environ.get("SHOPCRM_BENCH_IDENTITY_RECORDS", "1000000"))), ""]
+    if wanted("features"):
+        lines += [*features_benchmark(
+            int(os.environ.get("SHOPCRM_BENCH_FEATURE_ORDERS", "10000000"))), ""]
+    if wanted("clv"):
+        from benchmarks.clv import clusters_benchmark, clv_benchmark
+
+        customers = int(os.environ.get("SHOPCRM_BENCH_CUSTOMERS", "1000000"))
+        lines += [*clv_benchmark(customers), "", *clusters_benchmark(customers), ""]
+    if wanted("loyalty"):
+        lines += [*loyalty_benchmark(
+            int(os.environ.get("SHOPCRM_BENCH_LEDGER_ENTRIES", "5000")),
+            int(os.environ.get("SHOPCRM_BENCH_LOYALTY_ORDERS", "10000000"))), ""]
+    if wanted("channels"):
+        from benchmarks.channels import benchmark as channels
+
+        lines += [*channels(int(os.environ.get("SHOPCRM_BENCH_MESSAGES", "1000000")),
+                            int(os.environ.get("SHOPCRM_BENCH_GATEWAY_SINGLE", "20000")))]
     text = "\n".join(lines) + "\n"
     print(text)
     (OUT / "latest.md").write_text(text, encoding="utf-8")

@@ -30,6 +30,7 @@ from shopcrm.api.routes import (
     health,
     identity,
     imports,
+    loyalty,
     privacy,
     segment_analytics,
 )
@@ -65,7 +66,7 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (health.router, accounts.router, customers.router, analytics.router,
                    imports.router, privacy.router, identity.router, segment_analytics.router,
-                   web_routes.router):
+                   loyalty.router, web_routes.router):
         app.include_router(router)
     _docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

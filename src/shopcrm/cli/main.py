@@ -22,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from shopcrm.cli.loyalty import app as loyalty_app
 from shopcrm.context import AppContext, build_context
 from shopcrm.settings import Settings
 
@@ -34,6 +35,7 @@ db_app = typer.Typer(help="Operational store maintenance.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 user_app = typer.Typer(help="Users and API keys.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+app.add_typer(loyalty_app, name="loyalty")
 console = Console()
 
 

@@ -7,8 +7,9 @@ autogenerate and the schema-drift test see every table.
 
 from __future__ import annotations
 
+import shopcrm.identity.models
+import shopcrm.loyalty.models
 import shopcrm.segments.models  # noqa: F401  (registers lifecycle_transitions)
-from shopcrm.identity import models as _identity  # noqa: F401
 from shopcrm.store.models import Base
 
 __all__ = ["Base"]

@@ -41,6 +41,10 @@ from shopcrm.api.deps import (
 from shopcrm.customers.present import present_customer, present_row
 from shopcrm.customers.profile import customer_profile
 from shopcrm.customers.queries import list_customers
+from shopcrm.loyalty import reports as loyalty_reports
+from shopcrm.loyalty.benefits import member_card
+from shopcrm.loyalty.ledger import get_config
+from shopcrm.loyalty.reports import MonthRow
 from shopcrm.web.i18n import SUPPORTED, Formatter, pick_language, translations
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -107,6 +111,8 @@ def navigation(principal: Principal | None) -> list[tuple[str, str, str]]:
         items.append(("dashboard", "/", "Dashboard"))
     if principal.can(Permission.VIEW_CUSTOMERS):
         items.append(("customers", "/customers", "Customers"))
+    if principal.can(Permission.VIEW_ANALYTICS):
+        items.append(("loyalty", "/loyalty", "Loyalty"))
     if principal.can(Permission.MANAGE_USERS):
         items.append(("settings", "/settings", "Settings"))
     elif principal.can(Permission.VIEW_AUDIT):
@@ -298,7 +304,29 @@ def customer_page(
         return _render(request, context, "error.html", principal=principal, status_code=404,
                        error="not_found")
     return _render(request, context, "customer.html", principal=principal,
-                   c=present_customer(profile, principal))
+                   c=present_customer(profile, principal),
+                   card=member_card(session, warehouse=context.warehouse,
+                                    customer_id=customer_id, now=context.clock.now()))
+
+
+def loyalty_charts(months: list[MonthRow]) -> dict[str, Any]:
+    """The numbers the loyalty dashboard's chart draws (labels come from the template)."""
+    return {"months": [m.month for m in months], "issued": [m.issued for m in months],
+            "redeemed": [m.redeemed for m in months], "expired": [m.expired for m in months],
+            "liability": [float(m.liability) for m in months]}
+
+
+@router.get("/loyalty", response_class=HTMLResponse)
+def loyalty_page(request: Request, context: ContextDep, session: SessionDep,
+                 principal: Annotated[Principal, require(Permission.VIEW_ANALYTICS)]
+                 ) -> HTMLResponse:
+    """The loyalty dashboard: liability, points by month, budgets, tiers, the ladder."""
+    months = loyalty_reports.by_month(session)
+    return _render(request, context, "loyalty.html", principal=principal,
+                   owed=loyalty_reports.liability(session, now=context.clock.now()),
+                   months=list(reversed(months)), rules=loyalty_reports.by_rule(session),
+                   tiers=loyalty_reports.tier_distribution(session),
+                   config=get_config(session), charts=loyalty_charts(months[-CHART_MONTHS:]))
 
 
 @router.get("/settings", response_class=HTMLResponse)

@@ -70,6 +70,25 @@
       ];
       return option;
     },
+    points: function (data, fmt) {
+      var option = base(data);
+      option.tooltip = axisTooltip(fmt, ["number", "number", "number", "money"]);
+      option.xAxis = { type: "category", data: data.months };
+      option.yAxis = [
+        { type: "value", name: data.labels.points, axisLabel: { formatter: fmt.compact } },
+        { type: "value", name: data.labels.liability, splitLine: { show: false },
+          axisLabel: { formatter: fmt.compact } }
+      ];
+      option.grid.top = 40;
+      option.series = [
+        { name: data.labels.issued, type: "bar", data: data.issued, barMaxWidth: 24 },
+        { name: data.labels.redeemed, type: "bar", data: data.redeemed, barMaxWidth: 24 },
+        { name: data.labels.expired, type: "bar", data: data.expired, barMaxWidth: 24 },
+        { name: data.labels.liability, type: "line", yAxisIndex: 1, data: data.liability,
+          smooth: true, symbolSize: 6 }
+      ];
+      return option;
+    },
     buyers: function (data, fmt) {
       var option = base(data);
       option.tooltip = axisTooltip(fmt, ["number", "number"]);

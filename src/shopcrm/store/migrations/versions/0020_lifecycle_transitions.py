@@ -1,7 +1,7 @@
 """lifecycle_transitions (append-only stage changes found by the features job)
 
 Revision ID: 0020
-Revises: 0004
+Revises: 0010
 
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | None = "0004"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
