@@ -231,3 +231,28 @@ def test_incremental_run_equals_full_run(context: AppContext) -> None:
         assert session.scalars(select(IdentityMerge.id)).all() == events
     assert incremental[first[0]] == first[0]
     assert incremental[new[0]] == first[0]
+
+
+def test_points_follow_the_merge_and_come_back_on_unmerge(context: AppContext) -> None:
+    from shopcrm.accounts.permissions import Permission
+    from shopcrm.loyalty.ledger import adjust, balance
+
+    with context.sessions.begin() as session:
+        a = add(session, context, source="taobao", external_id="pts_a", name="钱多多",
+                phone="+8613100000001")
+        b = add(session, context, source="jd", external_id="pts_b", name="钱多多",
+                phone="+8613100000001")
+        adjust(session, customer_id=b, points=300, reason="opening balance", key="open-b",
+               now=context.clock.now(), actor=ALICE, granted={Permission.MANAGE_LOYALTY})
+        adjust(session, customer_id=a, points=100, reason="opening balance", key="open-a",
+               now=context.clock.now(), actor=ALICE, granted={Permission.MANAGE_LOYALTY})
+        resolve_full(session, now=context.clock.now())
+    with context.sessions.begin() as session:
+        assert customers_of(session, a, b) == [a, a]
+        assert balance(session, customer_id=a) == 400
+        merge = session.scalars(select(IdentityMerge).where(IdentityMerge.merged_id == b)).one()
+        unmerge(session, merge_id=merge.id, reason="two people", actor=ALICE,
+                now=context.clock.now())
+    with context.sessions() as session:
+        assert balance(session, customer_id=a) == 100
+        assert balance(session, customer_id=b) == 300

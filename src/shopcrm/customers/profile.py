@@ -142,8 +142,20 @@ class CustomerProfile:
 
 
 SlotProvider = Callable[[Session, int], Any]
+
+
+def _points(session: Session, customer_id: int) -> dict[str, Any] | None:
+    from shopcrm.loyalty.models import LoyaltyAccount
+
+    account = session.get(LoyaltyAccount, customer_id)
+    if account is None:
+        return None
+    return {"tier": account.tier, "balance": account.balance,
+            "tier_since": account.tier_since}
+
+
 SLOTS: dict[str, SlotProvider | None] = {
-    "tags": None, "rfm": None, "points": None, "tickets": None, "touches": None}
+    "tags": None, "rfm": None, "points": _points, "tickets": None, "touches": None}
 """Profile slots later capabilities fill by :func:`register_slot`; None = not yet."""
 
 

@@ -2,8 +2,8 @@
 
 Facts (orders, events) need nothing: they carry the identity ID and the warehouse
 maps it to the current customer. Operational records keyed by customer follow here:
-consents (the stricter consent wins, never widened), and whatever later capabilities
-register (points, tags, tickets) through :func:`register`.
+consents (the stricter consent wins, never widened), points (``loyalty.merge``), and
+whatever later capabilities register (tags, tickets) through :func:`register`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class CustomerMove:
     """For an un-merge: when the merge happened."""
 
 
-Follower = Callable[[Session, CustomerMove, datetime, Actor], None]
+Follower = Callable[[Session, list[CustomerMove], datetime, Actor], None]
+"""Called once per batch of moves (a resolution run can make thousands at once)."""
 _FOLLOWERS: list[Follower] = []
 
 
@@ -47,10 +48,12 @@ def apply(session: Session, moves: list[CustomerMove], now: datetime, actor: Act
     """Everything that follows these moves, in the caller's transaction."""
     if not moves:
         return
+    from shopcrm.loyalty.merge import follow_identity_moves
+
     follow_consents(session, moves, now, actor)
+    follow_identity_moves(session, moves, now, actor)
     for follower in list(_FOLLOWERS):
-        for move in moves:
-            follower(session, move, now, actor)
+        follower(session, moves, now, actor)
 
 
 def follow_consents(session: Session, moves: list[CustomerMove], now: datetime,

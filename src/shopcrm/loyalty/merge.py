@@ -12,7 +12,7 @@ balance: no point is created or lost, and the ledger shows why the lots changed.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -29,6 +29,9 @@ from shopcrm.loyalty.models import (
     TierChange,
 )
 from shopcrm.loyalty.rules import EntryKind, expires_at
+
+if TYPE_CHECKING:
+    from shopcrm.identity.followers import CustomerMove
 
 
 def _ids(session: Session, model: type[LedgerEntry] | type[PointLot] | type[TierChange],
@@ -160,3 +163,29 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _parse(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def follow_identity_moves(session: Session, moves: list[CustomerMove], now: datetime,
+                          actor: audit.Actor) -> None:
+    """Identity resolution's follower: a merge moves the merged customer's points to the
+    survivor, an un-merge (or split) moves exactly those rows back. Customers without any
+    loyalty rows cost one query for the whole batch, not one per merge."""
+    involved = sorted({m.merged_id for m in moves} | {m.survivor_id for m in moves})
+    with_accounts: set[int] = set()
+    for start in range(0, len(involved), 500):
+        with_accounts.update(session.scalars(select(LoyaltyAccount.customer_id).where(
+            LoyaltyAccount.customer_id.in_(involved[start:start + 500]))))
+    for move in moves:
+        if not move.undo:
+            if move.merged_id in with_accounts:
+                move_customer(session, from_customer_id=move.merged_id,
+                              to_customer_id=move.survivor_id, now=now, actor=actor)
+                with_accounts.add(move.survivor_id)
+            continue
+        done = session.scalar(
+            select(LoyaltyMove).where(LoyaltyMove.from_customer_id == move.merged_id,
+                                      LoyaltyMove.to_customer_id == move.survivor_id,
+                                      LoyaltyMove.undone_at.is_(None))
+            .order_by(LoyaltyMove.id.desc()).limit(1))
+        if done is not None:
+            undo_move(session, move_id=done.id, now=now, actor=actor)
