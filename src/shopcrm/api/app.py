@@ -35,6 +35,7 @@ from shopcrm.api.routes import (
     segment_analytics,
 )
 from shopcrm.context import AppContext, build_context
+from shopcrm.web import identity_pages
 from shopcrm.web import routes as web_routes
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -66,7 +67,7 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (health.router, accounts.router, customers.router, analytics.router,
                    imports.router, privacy.router, identity.router, segment_analytics.router,
-                   loyalty.router, web_routes.router):
+                   loyalty.router, web_routes.router, identity_pages.router):
         app.include_router(router)
     _docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -41,6 +41,7 @@ from shopcrm.api.deps import (
 from shopcrm.customers.present import present_customer, present_row
 from shopcrm.customers.profile import customer_profile
 from shopcrm.customers.queries import list_customers
+from shopcrm.identity.queries import merge_history
 from shopcrm.loyalty import reports as loyalty_reports
 from shopcrm.loyalty.benefits import member_card
 from shopcrm.loyalty.ledger import get_config
@@ -112,6 +113,7 @@ def navigation(principal: Principal | None) -> list[tuple[str, str, str]]:
     if principal.can(Permission.VIEW_CUSTOMERS):
         items.append(("customers", "/customers", "Customers"))
     if principal.can(Permission.VIEW_ANALYTICS):
+        items.append(("segments", "/segments", "Segments"))
         items.append(("loyalty", "/loyalty", "Loyalty"))
     if principal.can(Permission.MANAGE_USERS):
         items.append(("settings", "/settings", "Settings"))
@@ -298,13 +300,16 @@ def customer_page(
     request: Request, context: ContextDep, session: SessionDep,
     principal: Annotated[Principal, require(Permission.VIEW_CUSTOMERS)],
     customer_id: Annotated[int, PathParam(ge=1, le=MAX_ID)],
-) -> HTMLResponse:
+) -> Response:
     profile = customer_profile(session, context.warehouse, customer_id)
     if profile is None:
         return _render(request, context, "error.html", principal=principal, status_code=404,
                        error="not_found")
+    if profile.status == "merged" and profile.merged_into:
+        return RedirectResponse(f"/customers/{profile.merged_into}", status_code=303)
     return _render(request, context, "customer.html", principal=principal,
                    c=present_customer(profile, principal),
+                   merges=merge_history(session, customer_id),
                    card=member_card(session, warehouse=context.warehouse,
                                     customer_id=customer_id, now=context.clock.now()))
 
