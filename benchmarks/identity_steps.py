@@ -48,6 +48,9 @@ ROADS = _words("人民路 解放路 中山路 建设路 和平路 新华路 文�
          "世纪大道 迎宾大道 长江路 黄河路 朝阳路 花园路 幸福路")
 ESTATES = _words("阳光花园 锦绣家园 绿城小区 万科城 保利华庭 龙湖苑 碧桂园 金地新城 翠苑 名仕城")
 SOURCES = ("taobao", "jd", "pdd", "shopify", "own")
+MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151",
+                   "152", "153", "155", "156", "157", "158", "159", "180", "181", "182", "183",
+                   "185", "186", "187", "188", "189")
 IDENTITY_COLUMNS = ("id", "source", "external_id", "kind", "customer_id", "name", "phone",
                     "phone_masked", "email", "province", "city", "district", "address_detail",
                     "first_seen_at", "last_seen_at", "updated_at")
@@ -68,7 +71,7 @@ class Shop:
 
     def _phone(self) -> str:
         while True:
-            phone = f"+861{self.rng.choice('3578')}{self.rng.randrange(10**9):09d}"
+            phone = f"+86{self.rng.choice(MOBILE_PREFIXES)}{self.rng.randrange(10**8):08d}"
             if phone not in self.used:
                 self.used.add(phone)
                 return phone
@@ -211,6 +214,40 @@ def incremental(home: Path, records: int, url: str) -> dict[str, Any]:
     return {"work_seconds": seconds, **result.as_dict(), **scores}
 
 
+def search(home: Path, url: str) -> dict[str, Any]:
+    """Customer search on the resolved shop: p50 / p95 of 40 look-ups each by phone,
+    e-mail, name prefix and buyer ID, through the same query the list page uses."""
+    import statistics
+
+    from shopcrm.customers.queries import list_customers
+    from shopcrm.ingest.normalize import normalize_phone
+
+    context = _context(home, url)
+    with context.sessions() as session:
+        rows = session.execute(select(SourceIdentity.external_id, SourceIdentity.name,
+                                      SourceIdentity.phone, SourceIdentity.email)
+                               .where(SourceIdentity.phone.is_not(None))
+                               .order_by(SourceIdentity.id).limit(4000)).all()
+    rng = random.Random(3)
+    sample = rng.sample(rows, 40)
+    timings: dict[str, list[float]] = {}
+    for kind, pick in (("phone", lambda r: r[2]), ("email", lambda r: r[3]),
+                       ("name", lambda r: r[1]), ("buyer_id", lambda r: r[0])):
+        for row in sample:
+            query = pick(row)
+            if not query or (kind == "phone" and normalize_phone(query).kind != "e164"):
+                continue
+            started = time.perf_counter()
+            with context.sessions() as session:
+                found = list_customers(session, context.warehouse, q=query, size=20)
+            timings.setdefault(kind, []).append(time.perf_counter() - started)
+            assert found.total >= 1, (kind, query)
+    context.close()
+    return {kind: {"p50_ms": round(statistics.median(t) * 1000, 1),
+                   "p95_ms": round(sorted(t)[int(len(t) * 0.95) - 1] * 1000, 1)}
+            for kind, t in timings.items()}
+
+
 def baseline(home: Path) -> dict[str, Any]:
     """Raw DuckDB: records grouped by exact phone — the cheapest possible dedup."""
     truth = pq.read_table(_truth_path(home))
@@ -260,6 +297,8 @@ def main(argv: list[str]) -> dict[str, Any]:
         return incremental(home, int(argv[2]), url)
     if step == "baseline":
         return baseline(home)
+    if step == "search":
+        return search(home, argv[2] if len(argv) > 2 else "")
     raise SystemExit(f"unknown step {step}")
 
 

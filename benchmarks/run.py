@@ -118,6 +118,10 @@ def identity_benchmark(records: int) -> list[str]:
                         (f"shopcrm incremental: {added:,} new records", inc, added)):
         lines.append(f"| {label} | {m.seconds:.2f} | {n / m.seconds:,.0f} | "
                      f"{m.peak_rss_mb:,.0f} | {m.result['precision']} | {m.result['recall']} |")
+    found = run_step("benchmarks.identity_steps", "search", str(home))
+    lines.append("|   ↳ customer search on the resolved shop, p50 / p95 ms: " + ", ".join(
+        f"{kind} {t['p50_ms']} / {t['p95_ms']}" for kind, t in found.result.items()  # type: ignore[attr-defined]
+    ) + " | | | | | |")
     lines.append(f"|   ↳ incremental / full = {inc.seconds / full.seconds:.1%}; full run: "
                  f"{full.result['merges']:,} merges, {full.result['reviews_added']:,} to "
                  f"review, {full.result['shared_identifiers']:,} shared identifiers | | | | | |")

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shopcrm.analytics.kpis import paid_orders
@@ -41,11 +41,6 @@ class CustomerPage:
     size: int
 
 
-def _escape_like(text: str) -> str:
-    """A search for '%' finds a literal percent sign, not everyone."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def customers_by_order(warehouse: Warehouse, order_id: str) -> list[int]:
     """Customers who placed an order with this number (any channel)."""
     if len(order_id) < 4 or len(order_id) > 64:
@@ -56,33 +51,39 @@ def customers_by_order(warehouse: Warehouse, order_id: str) -> list[int]:
     return [int(c) for c in found.column("customer_id").to_pylist() if c is not None]
 
 
-def _search_filter(q: str, by_order: list[int] | None = None) -> object:
+SEARCH_LIMIT = 5_000
+"""A search matching more customers than this (a one-letter name prefix) is cut off."""
+
+
+def search_ids(session: Session, warehouse: Warehouse, q: str) -> set[int]:
+    """Customers matching a search text: name prefix, e-mail, phone (any number a
+    record was seen with), buyer ID, customer ID or order number. Each look-up is its
+    own indexed query (an OR of sub-queries defeats the indexes on SQLite)."""
     text = q.strip()
+    found: set[int] = set()
+
+    def add(query: Any) -> None:
+        found.update(c for c in session.scalars(query.limit(SEARCH_LIMIT)) if c is not None)
+
+    # Prefix as a range, so the B-tree index serves it on SQLite and PostgreSQL alike.
+    add(select(Customer.id).where(Customer.name >= text, Customer.name < text + "\U0010ffff"))
+    add(select(SourceIdentity.customer_id).where(
+        SourceIdentity.external_id.in_([text, f"email:{text.lower()}"])))
     phone = normalize_phone(text)
-    conditions = [
-        Customer.name.like(_escape_like(text) + "%", escape="\\"),
-        Customer.email == text.lower(),
-        Customer.id.in_(select(SourceIdentity.customer_id).where(
-            SourceIdentity.external_id.in_([text, f"email:{text.lower()}"]))),
-    ]
     if phone.kind == "e164" and phone.value:
-        conditions.append(Customer.phone == phone.value)
-        conditions.append(Customer.id.in_(
-            select(SourceIdentity.customer_id).where(SourceIdentity.phone == phone.value)))
-        conditions.append(Customer.id.in_(
-            select(SourceIdentity.customer_id).join(
-                IdentityKey, IdentityKey.identity_id == SourceIdentity.id)
-            .where(IdentityKey.kind == "phone", IdentityKey.value == phone.value)))
+        add(select(SourceIdentity.customer_id).where(SourceIdentity.phone == phone.value))
+        add(select(SourceIdentity.customer_id).join(
+            IdentityKey, IdentityKey.identity_id == SourceIdentity.id)
+            .where(IdentityKey.kind == "phone", IdentityKey.value == phone.value))
     if "@" in text:
-        conditions.append(Customer.id.in_(
-            select(SourceIdentity.customer_id).join(
-                IdentityKey, IdentityKey.identity_id == SourceIdentity.id)
-            .where(IdentityKey.kind == "email", IdentityKey.value == text.lower())))
-    if by_order:
-        conditions.append(Customer.id.in_(by_order))
-    if text.isdigit():
-        conditions.append(Customer.id == int(text))
-    return or_(*conditions)
+        add(select(Customer.id).where(Customer.email == text.lower()))
+        add(select(SourceIdentity.customer_id).join(
+            IdentityKey, IdentityKey.identity_id == SourceIdentity.id)
+            .where(IdentityKey.kind == "email", IdentityKey.value == text.lower()))
+    if text.isdigit() and len(text) < 19:
+        found.add(int(text))
+    found.update(customers_by_order(warehouse, text))
+    return found
 
 
 SORTS: dict[str, tuple[Any, ...]] = {
@@ -107,8 +108,7 @@ def list_customers(
     """A page of customers, filtered by search text, province and channel, sorted."""
     query = select(Customer).where(Customer.status == "active")
     if q and q.strip():
-        by_order = customers_by_order(warehouse, q.strip())
-        query = query.where(_search_filter(q, by_order))  # type: ignore[arg-type]
+        query = query.where(Customer.id.in_(sorted(search_ids(session, warehouse, q))))
     if province:
         query = query.where(Customer.province == province)
     if source:

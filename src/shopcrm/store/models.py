@@ -51,6 +51,10 @@ class Customer(Base):
     """
 
     __tablename__ = "customers"
+    __table_args__ = (
+        # The customer list's default order (newest activity first) among active ones.
+        Index("ix_customers_status_last_seen", "status", "last_seen_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     status: Mapped[str] = mapped_column(String(16), default="active")

@@ -153,6 +153,8 @@ def upgrade() -> None:
 
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("merged_into", sa.BigInteger(), nullable=True))
+        batch_op.create_index("ix_customers_status_last_seen", ["status", "last_seen_at"],
+                              unique=False)
 
     with op.batch_alter_table("source_identities", schema=None) as batch_op:
         batch_op.create_index("ix_source_identities_external_id", ["external_id"], unique=False)
@@ -164,6 +166,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_source_identities_external_id")
 
     with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_index("ix_customers_status_last_seen")
         batch_op.drop_column("merged_into")
 
     with op.batch_alter_table("identity_keys", schema=None) as batch_op:
