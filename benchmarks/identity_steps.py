@@ -262,7 +262,8 @@ def baseline(home: Path) -> dict[str, Any]:
     started = time.perf_counter()
     con = duckdb.connect()
     con.register("records", table)
-    grouped = con.sql("SELECT id, coalesce(min(id) OVER (PARTITION BY phone), id) AS c "
+    grouped = con.sql("SELECT id, CASE WHEN phone IS NULL THEN id "
+                      "ELSE min(id) OVER (PARTITION BY phone) END AS c "
                       "FROM records").to_arrow_table()
     seconds = time.perf_counter() - started
     predicted = dict(zip(grouped.column("id").to_pylist(), grouped.column("c").to_pylist(),
