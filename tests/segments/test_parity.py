@@ -92,8 +92,10 @@ def demo_shop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             for i, s in enumerate(SETTINGS)}
     finally:
         context.close()
+        assert wh.customer_map is not None
+        remapped = wh.customer_map.remapped()
     return {"tables": tables, "as_of": latest - timedelta(days=20), "duck": duck_rows,
-            "facts_dir": context.settings.facts_dir}
+            "facts_dir": context.settings.facts_dir, "customer_map": remapped}
 
 
 @pytest.mark.parametrize("which", range(len(SETTINGS)), ids=["default", "thresholds", "by-id"])
@@ -118,7 +120,8 @@ def test_spark_reads_the_published_fact_files(spark_session: tuple[Any, Path],
     from shopcrm.warehouse.facts import FactStore
     from shopcrm.warehouse.spark import spark_tables
 
-    tables = spark_tables(spark_session[0], FactStore(demo_shop["facts_dir"]))
+    tables = spark_tables(spark_session[0], FactStore(demo_shop["facts_dir"]),
+                          demo_shop["customer_map"])
     facts = Facts(tables["orders"], tables["order_items"], tables["events"],
                   tables["products"])
     for name, table in tables.items():

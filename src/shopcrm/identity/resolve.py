@@ -273,11 +273,18 @@ def _key_edges(session: Session, ids: set[int], names: dict[int, str | None],
                policy: KeyPolicy, *, full: bool) -> tuple[list[Edge], list[tuple[str, str, int,
                                                                                 int]]]:
     keys = cast(Table, IdentityKey.__table__)
-    repeated = (select(keys.c.kind, keys.c.value).group_by(keys.c.kind, keys.c.value)
-                .having(func.count() > 1).subquery())
+    if full:
+        wanted = (select(keys.c.kind, keys.c.value).group_by(keys.c.kind, keys.c.value)
+                  .having(func.count() > 1).subquery())
+    else:
+        # Only the values the scope's records carry (the scope holds every record that
+        # shares one), found through a temporary table instead of scanning every key.
+        scope = _stage_ids(session, "stage_scope_ids", ids)
+        wanted = (select(keys.c.kind, keys.c.value).distinct()
+                  .join(scope, scope.c.id == keys.c.identity_id).subquery())
     query = (select(keys.c.kind, keys.c.value, keys.c.identity_id, keys.c.name_seen)
-             .join(repeated, and_(repeated.c.kind == keys.c.kind,
-                                  repeated.c.value == keys.c.value))
+             .join(wanted, and_(wanted.c.kind == keys.c.kind,
+                                wanted.c.value == keys.c.value))
              .order_by(keys.c.kind, keys.c.value, keys.c.identity_id))
     edges: list[Edge] = []
     shared: list[tuple[str, str, int, int]] = []
@@ -301,6 +308,17 @@ def _key_edges(session: Session, ids: set[int], names: dict[int, str | None],
             group.append(KeyUse(identity_id, names.get(identity_id), name_seen))
     close()
     return edges, shared
+
+
+def _stage_ids(session: Session, name: str, ids: Iterable[int]) -> Table:
+    """A temporary one-column table of IDs (for joins instead of huge IN lists)."""
+    connection = session.connection()
+    table = Table(name, MetaData(), Column("id", BigInteger, primary_key=True),
+                  prefixes=["TEMPORARY"])
+    table.drop(connection, checkfirst=True)
+    table.create(connection)
+    bulk_insert(connection, name, ("id",), ((i,) for i in sorted(set(ids))))
+    return table
 
 
 def _record_shared(session: Session, shared: list[tuple[str, str, int, int]],
@@ -525,7 +543,9 @@ def _load_scope(session: Session, ids: set[int] | None) -> _Scope:
                    ).order_by(SourceIdentity.id)
     rows: list[Any] = []
     if ids is None:
-        rows = list(session.execute(query))
+        # Every record: straight through the driver (a million rows, no ORM rows).
+        compiled = query.compile(session.connection(), compile_kwargs={"literal_binds": True})
+        rows = list(session.connection().exec_driver_sql(str(compiled)).fetchall())
     else:
         ordered = sorted(ids)
         for start in range(0, len(ordered), 500):
