@@ -196,11 +196,11 @@ def incremental(home: Path, records: int, url: str) -> dict[str, Any]:
     shop = Shop(seed=99)
     fresh = shop.people(records // 3)
     for row in fresh:
-        row["person"] = "N" + row["person"]
-        row["external_id"] = "n" + row["external_id"]
+        row["person"] = f"N{top}-{row['person']}"
+        row["external_id"] = f"n{top}-{row['external_id']}"
     known = Shop(seed=7).people(records - len(fresh))
     for index, row in enumerate(known):
-        row["external_id"] = f"again_{index}_{row['external_id']}"
+        row["external_id"] = f"again{top}_{index}_{row['external_id']}"
     rows = fresh + known
     ids = _write(context, rows, top + 1)
     _save_truth(home, ids, rows)
