@@ -152,7 +152,9 @@ def _linker(records: pa.Table | list[pa.Table], settings: SettingsCreator | dict
     db_api = DuckDBAPI(con)
     tables = records if isinstance(records, list) else [records]
     frames = [db_api.register(t, table_name=f"records_{i}") for i, t in enumerate(tables)]
-    return Linker(frames if len(frames) > 1 else frames[0], settings)
+    # Linker sets the "splink" logger to the level it is given (INFO by default).
+    return Linker(frames if len(frames) > 1 else frames[0], settings,
+                  log_level=logging.WARNING)
 
 
 def predict(records: pa.Table | list[pa.Table], model: dict[str, Any], *,
