@@ -162,14 +162,15 @@ def resolve_incremental(session: Session, identity_ids: Iterable[int], *, now: d
         # would differ from a full run); later runs stay incremental.
         return resolve_full(session, now=now, actor=actor, settings=settings, retrain=True)
     run = _start_run(session, "incremental", now)
-    seeds = sorted(set(seeds) | _holders_of_newly_shared(session, seeds, settings.policy))
+    shared = _shared_phones(session, settings.policy)
+    seeds = sorted(set(seeds) | _holders_of_newly_shared(session, seeds, shared))
     _forget_probable_links(session, seeds)
     pairs: list[matching.ScoredPair] = []
     if model_row is not None:
         everyone = _load_scope(session, None).identities
         seed_set = set(seeds)
         is_seed = pa.array([i in seed_set for i in everyone.column("id").to_pylist()])
-        comparable = _comparable(session, everyone, settings.policy)
+        comparable = _comparable(session, everyone, settings.policy, shared)
         new = prepare(comparable.filter(is_seed))
         old = prepare(comparable.filter(pa.compute.invert(is_seed)))
         pairs = matching.predict_new(old, new, model_row.settings,
@@ -338,8 +339,9 @@ def _links(session: Session, ids: set[int]) -> list[IdentityLink]:
     ordered = sorted(ids)
     for start in range(0, len(ordered), 500):
         chunk = ordered[start:start + 500]
-        found += session.scalars(select(IdentityLink).where(
-            or_(IdentityLink.identity_a.in_(chunk), IdentityLink.identity_b.in_(chunk))))
+        # Two indexed look-ups; an OR of both would scan the table on SQLite.
+        found += session.scalars(select(IdentityLink).where(IdentityLink.identity_a.in_(chunk)))
+        found += session.scalars(select(IdentityLink).where(IdentityLink.identity_b.in_(chunk)))
     unique = {link.id: link for link in found}
     return [unique[k] for k in sorted(unique)
             if unique[k].identity_a in ids and unique[k].identity_b in ids]
@@ -572,14 +574,14 @@ def _shared_phones(session: Session, policy: KeyPolicy) -> set[str]:
 
 
 def _holders_of_newly_shared(session: Session, seeds: Sequence[int],
-                             policy: KeyPolicy) -> set[int]:
+                             shared: set[str]) -> set[int]:
     """Records whose phone the seeds may just have made shared: their comparable form
     changes (the phone no longer counts), so they are compared again."""
     phones: set[str] = set()
     for start in range(0, len(seeds), 500):
         phones.update(session.scalars(select(IdentityKey.value).where(
             IdentityKey.kind == "phone", IdentityKey.identity_id.in_(seeds[start:start + 500]))))
-    touched = sorted(phones & _shared_phones(session, policy))
+    touched = sorted(phones & shared)
     if not touched:
         return set()
     return set(session.scalars(select(SourceIdentity.id).where(
@@ -599,10 +601,12 @@ def _record_columns(table: pa.Table) -> pa.Table:
     return table.select(list(RECORD_COLUMNS))
 
 
-def _comparable(session: Session, table: pa.Table, policy: KeyPolicy) -> pa.Table:
+def _comparable(session: Session, table: pa.Table, policy: KeyPolicy,
+                shared: set[str] | None = None) -> pa.Table:
     """Records for the matcher: a shared phone (a parcel locker's) says nothing about
     who someone is, so it is replaced by the record's newest phone of its own, if any."""
-    shared = _shared_phones(session, policy)
+    if shared is None:
+        shared = _shared_phones(session, policy)
     phones = table.column("phone").to_pylist()
     ids = table.column("id").to_pylist()
     affected = [i for i, p in zip(ids, phones, strict=True) if p in shared]
@@ -623,16 +627,21 @@ def _comparable(session: Session, table: pa.Table, policy: KeyPolicy) -> pa.Tabl
 
 
 def _sharing_keys(session: Session, seeds: Iterable[int]) -> set[int]:
-    """Records sharing any key value with the seeds."""
-    found: set[int] = set()
+    """Records sharing any key value with the seeds: the seeds' values first (by the
+    identity index), then every record holding them (by the value index) — a self-join
+    would let SQLite scan the whole key table."""
     ordered = sorted(set(seeds))
-    mine = IdentityKey.__table__.alias("mine")
-    theirs = IdentityKey.__table__.alias("theirs")
+    values: dict[str, set[str]] = defaultdict(set)
     for start in range(0, len(ordered), 500):
-        found.update(session.scalars(
-            select(theirs.c.identity_id).distinct()
-            .join(mine, and_(mine.c.kind == theirs.c.kind, mine.c.value == theirs.c.value))
-            .where(mine.c.identity_id.in_(ordered[start:start + 500]))))
+        for kind, value in session.execute(select(IdentityKey.kind, IdentityKey.value).where(
+                IdentityKey.identity_id.in_(ordered[start:start + 500]))):
+            values[kind].add(value)
+    found: set[int] = set()
+    for kind, wanted in values.items():
+        listed = sorted(wanted)
+        for start in range(0, len(listed), 500):
+            found.update(session.scalars(select(IdentityKey.identity_id).where(
+                IdentityKey.kind == kind, IdentityKey.value.in_(listed[start:start + 500]))))
     return found
 
 
