@@ -108,7 +108,13 @@ def list_customers(
     """A page of customers, filtered by search text, province and channel, sorted."""
     query = select(Customer).where(Customer.status == "active")
     if q and q.strip():
-        query = query.where(Customer.id.in_(sorted(search_ids(session, warehouse, q))))
+        found = sorted(search_ids(session, warehouse, q))
+        if not found:
+            return CustomerPage(items=[], total=0, page=page, size=size)
+        # The found IDs are few: look them up by primary key. (A plain status filter
+        # would let the planner walk the status/last-seen index over every customer.)
+        query = select(Customer).where(Customer.id.in_(found),
+                                       func.coalesce(Customer.status, "") == "active")
     if province:
         query = query.where(Customer.province == province)
     if source:
