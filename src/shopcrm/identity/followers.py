@@ -2,8 +2,9 @@
 
 Facts (orders, events) need nothing: they carry the identity ID and the warehouse
 maps it to the current customer. Operational records keyed by customer follow here:
-consents (the stricter consent wins, never widened), points (``loyalty.merge``), and
-whatever later capabilities register (tags, tickets) through :func:`register`.
+consents (the stricter consent wins, never widened), points (``loyalty.merge``),
+tickets (``tickets.merge``), and whatever later capabilities register (tags) through
+:func:`register`.
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ def apply(session: Session, moves: list[CustomerMove], now: datetime, actor: Act
     if not moves:
         return
     from shopcrm.loyalty.merge import follow_identity_moves
+    from shopcrm.tickets.merge import follow_ticket_moves
 
     follow_consents(session, moves, now, actor)
     follow_identity_moves(session, moves, now, actor)
+    follow_ticket_moves(session, moves, now, actor)
     for follower in list(_FOLLOWERS):
         follower(session, moves, now, actor)
 

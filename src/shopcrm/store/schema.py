@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import shopcrm.identity.models
 import shopcrm.loyalty.models
-import shopcrm.segments.models  # noqa: F401  (registers lifecycle_transitions)
+import shopcrm.segments.models
+import shopcrm.tickets.models  # noqa: F401  (registers each capability's tables)
 from shopcrm.store.models import Base
 
 __all__ = ["Base"]
