@@ -178,7 +178,7 @@ def test_tickets_follow_a_merge_and_come_back_on_unmerge(context: AppContext,
     with context.sessions.begin() as session:
         assert session.get(Ticket, on_b).customer_id == a  # type: ignore[union-attr]
         after_merge = open_for(session, context, b).id  # opened on the merged ID …
-        assert session.get(Ticket, after_merge).customer_id == a  # … lands on the survivor
+        assert session.get(Ticket, after_merge).customer_id == a  # type: ignore[union-attr]
         unmerge(session, merge_id=merge_id, reason="two people", actor=AGENT, now=clock.now())
     with context.sessions() as session:
         owners = dict(session.execute(select(Ticket.id, Ticket.customer_id)).all())
@@ -198,3 +198,46 @@ def test_priority_override_moves_the_due_time(context: AppContext) -> None:
         assert ticket.priority_overridden
         assert ticket.first_response_due is not None and before is not None
         assert ticket.first_response_due < before
+
+
+def test_demo_tickets_are_real_tickets_and_seeded_once(context: AppContext) -> None:
+    from shopcrm.demo.tickets import seed_demo_tickets
+
+    with context.sessions.begin() as session:
+        for i in range(5):
+            customer(session, context, f"demo{i}", f"顾客{i}")
+        create_user(session, username="agent", password="correct horse battery",
+                    role="agent", now=context.clock.now())
+        assert seed_demo_tickets(session, now=context.clock.now(), count=60) == 60
+        assert seed_demo_tickets(session, now=context.clock.now(), count=60) == 0
+    with context.sessions() as session:
+        statuses = {t.status for t in session.scalars(select(Ticket))}
+        assert {"open", "resolved", "closed"} <= statuses
+        figures = queries.desk_figures(session, service.get_policy(session),
+                                       context.clock.now())
+        assert figures.ratings > 0 and figures.first_response_met is not None
+        assert all(t.created_at <= context.clock.now()
+                   for t in session.scalars(select(Ticket)))
+
+
+def test_subject_export_holds_tickets_and_erasure_clears_their_text(
+        context: AppContext) -> None:
+    from shopcrm.privacy.erasure import erase_customer
+    from shopcrm.privacy.export import export_customer
+
+    with context.sessions.begin() as session:
+        person = customer(session, context, "private", "周杰")
+        ticket = open_for(session, context, person, contact="周杰 13800001111")
+        service.reply(session, ticket.id, "请寄到 北京市朝阳区XX路1号", internal=False,
+                      actor=AGENT, now=context.clock.now())
+        document = export_customer(session, warehouse=context.warehouse, customer_id=person,
+                                   actor=AGENT, now=context.clock.now())
+        assert [e["body"] for e in document["tickets"][0]["events"]] == [
+            "宝贝什么时候发货？", "请寄到 北京市朝阳区XX路1号"]
+        erase_customer(session, customer_id=person, reason="PIPL request 7", actor=AGENT,
+                       now=context.clock.now())
+    with context.sessions() as session:
+        kept = session.get(Ticket, ticket.id)
+        assert kept is not None and kept.contact is None and kept.subject == "—"
+        assert kept.kind == "consultation" and kept.first_response_at is not None
+        assert all(e.body is None for e in service.events(session, ticket.id))

@@ -321,6 +321,7 @@ def demo(
                                    progress=_describer(progress, task, f.path.name))
             print_report(report)
         _demo_users(context)
+        _demo_tickets(context)
     finally:
         context.close()
     if serve:
@@ -345,6 +346,16 @@ def _demo_users(context: AppContext) -> None:
     console.print(
         f"[bold green]demo logins[/]: admin / {DEMO_PASSWORD}  ·  agent / {DEMO_PASSWORD} "
         "(the agent sees masked phones)")
+
+
+def _demo_tickets(context: AppContext) -> None:
+    """A month of service tickets worked by the demo agent (the Service page)."""
+    from shopcrm.demo.tickets import seed_demo_tickets
+
+    with context.sessions.begin() as session:
+        made = seed_demo_tickets(session, now=context.clock.now())
+    if made:
+        console.print(f"service desk: {made} demo tickets")
 
 
 def _describer(progress: Progress, task: TaskID, name: str) -> Callable[[str], None]:

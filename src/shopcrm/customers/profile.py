@@ -154,8 +154,17 @@ def _points(session: Session, customer_id: int) -> dict[str, Any] | None:
             "tier_since": account.tier_since}
 
 
+def _tickets(session: Session, customer_id: int) -> list[dict[str, Any]]:
+    from shopcrm.tickets.queries import customer_tickets
+
+    return [{"id": t.id, "subject": t.subject, "kind": t.kind, "channel": t.channel,
+             "status": t.status, "priority": t.priority, "created_at": t.created_at,
+             "satisfaction": t.satisfaction}
+            for t in customer_tickets(session, customer_id)]
+
+
 SLOTS: dict[str, SlotProvider | None] = {
-    "tags": None, "rfm": None, "points": _points, "tickets": None, "touches": None}
+    "tags": None, "rfm": None, "points": _points, "tickets": _tickets, "touches": None}
 """Profile slots later capabilities fill by :func:`register_slot`; None = not yet."""
 
 

@@ -84,16 +84,34 @@ def erase_customer(
         .execution_options(synchronize_session=False))
     session.expire(customer)
     withdrawn = _withdraw_everything(session, customer_id=customer_id, actor=actor, now=now)
+    tickets = erase_ticket_texts(session, customer_id=customer_id)
     audit.record(session, actor, "privacy.erase", at=now, target_type=CUSTOMER_TARGET,
                  target_id=str(customer_id),
                  details={"reason": reason, "identities": len(identity_ids),
-                          "consents_withdrawn": withdrawn})
+                          "consents_withdrawn": withdrawn, "tickets": tickets})
     return ErasureResult(
         customer_id=customer_id, erased=True, identities=len(identity_ids),
         consents_withdrawn=withdrawn, erased_at=now,
         message=f"customer {customer_id} erased: {len(identity_ids)} source identities "
                 f"cleared, {withdrawn} consents withdrawn; orders and events are kept "
                 "under the pseudonymous customer ID")
+
+
+def erase_ticket_texts(session: Session, *, customer_id: int) -> int:
+    """Service conversations are free text (addresses, phones typed into a chat): their
+    subjects, contacts and messages go; kinds, states and times stay, so the desk's
+    figures survive. Returns the number of tickets cleared."""
+    from shopcrm.tickets.models import Ticket, TicketEvent
+
+    ids = list(session.scalars(select(Ticket.id).where(Ticket.customer_id == customer_id)))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        session.execute(update(Ticket).where(Ticket.id.in_(chunk))
+                        .values(subject="—", contact=None)
+                        .execution_options(synchronize_session=False))
+        session.execute(update(TicketEvent).where(TicketEvent.ticket_id.in_(chunk))
+                        .values(body=None).execution_options(synchronize_session=False))
+    return len(ids)
 
 
 def _nulls(columns: tuple[str, ...]) -> dict[str, Any]:

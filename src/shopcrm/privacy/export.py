@@ -75,6 +75,7 @@ def export_customer(
             select(IdentityKey).where(IdentityKey.identity_id.in_([i.id for i in identities]))
             .order_by(IdentityKey.id))],
         "consents": [row_dict(c) for c in consents],
+        "tickets": ticket_documents(session, customer_id),
         "audit": [row_dict(e) for e in entries],
         **{name: [jsonable_mapping(r) for r in rows] for name, rows in facts.items()},
         "imports": [{"id": b.id, "format": b.format, "file_name": b.file_name,
@@ -85,6 +86,19 @@ def export_customer(
                  details={"identities": len(identities), "consents": len(consents),
                           **{name: len(rows) for name, rows in facts.items()}})
     return document
+
+
+def ticket_documents(session: Session, customer_id: int) -> list[dict[str, Any]]:
+    """The customer's service tickets, each with its conversation."""
+    from shopcrm.tickets.models import Ticket, TicketEvent
+
+    tickets = list(session.scalars(select(Ticket).where(Ticket.customer_id == customer_id)
+                                   .order_by(Ticket.id)))
+    events: dict[int, list[dict[str, Any]]] = {t.id: [] for t in tickets}
+    for event in session.scalars(select(TicketEvent).where(
+            TicketEvent.ticket_id.in_(list(events))).order_by(TicketEvent.id)):
+        events[event.ticket_id].append(row_dict(event))
+    return [{**row_dict(t), "events": events[t.id]} for t in tickets]
 
 
 def warehouse_rows(

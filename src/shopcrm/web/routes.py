@@ -115,6 +115,8 @@ def navigation(principal: Principal | None) -> list[tuple[str, str, str]]:
     if principal.can(Permission.VIEW_ANALYTICS):
         items.append(("segments", "/segments", "Segments"))
         items.append(("loyalty", "/loyalty", "Loyalty"))
+    if principal.can(Permission.HANDLE_TICKETS):
+        items.append(("service", "/service", "Service"))
     if principal.can(Permission.MANAGE_USERS):
         items.append(("settings", "/settings", "Settings"))
     elif principal.can(Permission.VIEW_AUDIT):
