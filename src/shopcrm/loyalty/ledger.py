@@ -72,7 +72,7 @@ class Movement:
     """What a ledger call did: the entry (None when there was nothing to do), whether it
     was a replay of an earlier call with the same key, and the balance afterwards."""
 
-    entry: LedgerEntry | None
+    entry: LedgerEntry | postings.EntryRow | None
     replayed: bool
     balance: int
     note: str = ""

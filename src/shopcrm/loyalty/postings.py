@@ -8,15 +8,14 @@ one after the other, each in a savepoint: a refused posting (not enough points, 
 customer, spent budget, reused key …) changes nothing and is reported in its place, the
 others go on. The single-movement functions of the ledger are this with one posting.
 
-Why it is fast. The old single path spent its time in round trips and the ORM's unit of
-work (eleven statements and three flushes for one earn). Here the statements are per
-*step*, not per row: lock the accounts (one statement: ``UPDATE … RETURNING`` on SQLite
-— the write that takes the database lock — ``SELECT … ORDER BY customer_id FOR UPDATE``
-on PostgreSQL), look the keys up, read the rules with the settings, read the lots of
-the customers who spend, then insert entries, lots and allocations (multi-row ``INSERT
-… RETURNING``) and update lots, balances and budget counters. All rule decisions are
-made in Python against the locked state, with the pure rules of
-:mod:`~shopcrm.loyalty.rules`.
+Why it is fast. The old single path spent its time in round trips, the ORM's unit of
+work and SQLAlchemy's per-statement CPU (eleven statements and three flushes for one
+earn). Here the statements are per *step*, not per row, on the raw driver
+(:mod:`~shopcrm.loyalty.postings_io`): on PostgreSQL one pipelined round trip reads
+everything under the locks (accounts locked in ID order, keys, rules and settings, the
+spenders' lots, IDs for the new rows) and one more writes everything (``COPY`` for large
+batches). All rule decisions are made in Python against the locked state, with the pure
+rules of :mod:`~shopcrm.loyalty.rules`.
 
 Guarantees (property-tested against the one-at-a-time path, on SQLite and PostgreSQL):
 the accounts of every customer touched are locked, in customer-ID order (so two batches
@@ -36,14 +35,13 @@ write lock already serialises all of this.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, literal, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -57,13 +55,11 @@ from shopcrm.loyalty import (
     RuleNotFound,
 )
 from shopcrm.loyalty.models import (
-    Allocation,
     BonusRule,
     LedgerEntry,
-    LoyaltyAccount,
     LoyaltySettings,
-    PointLot,
 )
+from shopcrm.loyalty.postings_io import Io, Reads, Writes, advisory_key
 from shopcrm.loyalty.rules import (
     MAX_POINTS,
     MAX_REASON,
@@ -78,16 +74,11 @@ from shopcrm.loyalty.rules import (
     points_cost,
     spendable,
 )
-from shopcrm.store.models import Customer
 
 ORDER_RULE = "order"
 SETTINGS_ID = 1
-_IN = 900  # bound parameters per IN list (SQLite allows 32766; PostgreSQL 65535)
 
 ENTRIES = cast(Table, LedgerEntry.__table__)
-LOTS = cast(Table, PointLot.__table__)
-ALLOCATIONS = cast(Table, Allocation.__table__)
-ACCOUNTS = cast(Table, LoyaltyAccount.__table__)
 RULES = cast(Table, BonusRule.__table__)
 SETTINGS = cast(Table, LoyaltySettings.__table__)
 
@@ -136,13 +127,36 @@ class Redeem:
 Posting = Earn | Grant | Redeem
 
 
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    """A ledger entry as written (the columns of
+    :class:`~shopcrm.loyalty.models.LedgerEntry`), without an ORM instance's cost."""
+
+    id: int
+    customer_id: int
+    kind: str
+    points: int
+    idempotency_key: str
+    reason: str
+    source: str
+    rule: str | None
+    order_ref: str | None
+    order_paid: Decimal | None
+    order_refunded: Decimal | None
+    written_off: int | None
+    value: Decimal
+    at: datetime
+    actor: str
+    actor_id: int | None
+
+
 @dataclass(frozen=True)
 class Posted:
     """The outcome of one posting: the entry written (or the earlier one, for a replay)
     and the balance right after it, or the error that refused it."""
 
     customer_id: int
-    entry: LedgerEntry | None = None
+    entry: EntryRow | None = None
     replayed: bool = False
     balance: int = 0
     error: LoyaltyError | None = None
@@ -167,12 +181,6 @@ def _check_reason(reason: str | None, *, required: bool) -> str:
     if len(text_) > MAX_REASON:
         raise LoyaltyError(f"the reason is longer than {MAX_REASON} characters")
     return text_
-
-
-def advisory_key(rule_code: str) -> int:
-    """A stable signed 64-bit advisory-lock key for a rule (PostgreSQL)."""
-    digest = hashlib.blake2b(f"shopcrm.loyalty.rule:{rule_code}".encode(), digest_size=8)
-    return int.from_bytes(digest.digest(), "big", signed=True)
 
 
 def rule_budget_lock(session: Session, rule_code: str) -> None:
@@ -317,62 +325,7 @@ def _undo(batch: _Batch, account: _Account, mark: _Undo) -> None:
         rule.issued = issued
 
 
-# --- the steps --------------------------------------------------------------------------
-
-def _lock_accounts(session: Session, customer_ids: list[int], now: datetime,
-                   dialect: str) -> dict[int, _Account]:
-    """Lock the accounts (creating missing ones of known customers), in ID order."""
-
-    def lock(ids: list[int]) -> dict[int, _Account]:
-        found: dict[int, _Account] = {}
-        for start in range(0, len(ids), _IN):
-            part = ids[start:start + _IN]
-            if dialect == "sqlite":
-                rows = session.execute(
-                    update(ACCOUNTS).where(ACCOUNTS.c.customer_id.in_(part))
-                    .values(lock_version=ACCOUNTS.c.lock_version + 1)
-                    .returning(ACCOUNTS.c.customer_id, ACCOUNTS.c.balance))
-            else:
-                rows = session.execute(
-                    select(ACCOUNTS.c.customer_id, ACCOUNTS.c.balance)
-                    .where(ACCOUNTS.c.customer_id.in_(part))
-                    .order_by(ACCOUNTS.c.customer_id).with_for_update())
-            for customer_id, balance in rows:
-                found[int(customer_id)] = _Account(int(customer_id), int(balance))
-        return found
-
-    if len(customer_ids) == 1:
-        accounts = lock(customer_ids)
-        if accounts:
-            return accounts
-    _create_accounts(session, customer_ids, now, dialect)
-    return lock(customer_ids)
-
-
-def _create_accounts(session: Session, customer_ids: list[int], now: datetime,
-                     dialect: str) -> None:
-    """Accounts for the known customers among these that have none (first use)."""
-    for start in range(0, len(customer_ids), _IN):
-        part = customer_ids[start:start + _IN]
-        stamp = literal(now, ACCOUNTS.c.created_at.type)
-        source = (select(Customer.id, literal(0), literal(0), stamp, stamp)
-                  .where(Customer.id.in_(part)).order_by(Customer.id))
-        columns = ["customer_id", "balance", "lock_version", "created_at", "updated_at"]
-        if dialect == "postgresql":
-            statement: Any = postgresql.insert(ACCOUNTS).from_select(columns, source)
-        else:
-            statement = sqlite.insert(ACCOUNTS).from_select(columns, source)
-        session.execute(statement.on_conflict_do_nothing(index_elements=["customer_id"]))
-
-
-def _existing_entries(session: Session, keys: list[str]) -> dict[str, LedgerEntry]:
-    found: dict[str, LedgerEntry] = {}
-    for start in range(0, len(keys), _IN):
-        for row in session.execute(select(ENTRIES).where(
-                ENTRIES.c.idempotency_key.in_(keys[start:start + _IN]))).mappings():
-            found[row["idempotency_key"]] = LedgerEntry(**row)
-    return found
-
+# --- rules (SQLAlchemy: once per batch job chunk) -----------------------------------------
 
 def read_rules(session: Session, codes: list[str], dialect: str, now: datetime,
                 want_config: bool) -> tuple[dict[str, RuleState], ProgramConfig | None]:
@@ -425,28 +378,10 @@ def _create_order_rule(session: Session, now: datetime, dialect: str) -> None:
         index_elements=["code"]))
 
 
-def _load_lots(session: Session, accounts: list[_Account], handles: list[int]) -> None:
-    by_customer = {a.customer_id: a for a in accounts}
-    for account in accounts:
-        account.lots = []
-    ids = sorted(by_customer)
-    for start in range(0, len(ids), _IN):
-        for row in session.execute(
-                select(LOTS.c.id, LOTS.c.customer_id, LOTS.c.remaining, LOTS.c.expires_at,
-                       LOTS.c.earned_at, LOTS.c.cost_per_point, LOTS.c.order_ref)
-                .where(LOTS.c.customer_id.in_(ids[start:start + _IN]), LOTS.c.remaining > 0)
-                .order_by(LOTS.c.id)):
-            handles[0] += 1
-            lots = by_customer[int(row.customer_id)].lots
-            assert lots is not None
-            lots.append(_Lot(int(row.id), int(row.remaining), row.expires_at, row.earned_at,
-                             row.cost_per_point, row.order_ref, handles[0]))
-
-
 # --- applying one posting against the state ---------------------------------------------
 
-def _replay(found: LedgerEntry | int | None, batch: _Batch, *, customer_id: int,
-            kind: EntryKind, points: int | None, key: str) -> LedgerEntry | int | None:
+def _replay(found: EntryRow | int | None, batch: _Batch, *, customer_id: int,
+            kind: EntryKind, points: int | None, key: str) -> EntryRow | int | None:
     """The earlier entry for ``key`` (stored, or an index into this batch), or None;
     :class:`IdempotencyConflict` when the key was used for a different request."""
     if found is None:
@@ -526,9 +461,9 @@ def _budget(rule: RuleState, points: int, message: str) -> None:
     rule.issued += points
 
 
-def _apply(batch: _Batch, account: _Account, posting: Posting, found: LedgerEntry | int | None,
+def _apply(batch: _Batch, account: _Account, posting: Posting, found: EntryRow | int | None,
            rules: dict[str, RuleState], config: ProgramConfig | None
-           ) -> tuple[LedgerEntry | int, bool]:
+           ) -> tuple[EntryRow | int, bool]:
     """Apply one posting; (entry index or stored entry, replayed)."""
     if isinstance(posting, Earn):
         earlier = _replay(found, batch, customer_id=posting.customer_id, kind=EntryKind.EARN,
@@ -576,54 +511,7 @@ def _validate(posting: Posting) -> None:
         _check_points(posting.points)
 
 
-def _key(posting: Posting) -> str:
-    return posting.key
-
-
 # --- writing ----------------------------------------------------------------------------
-
-def _write(session: Session, batch: _Batch, accounts: dict[int, _Account],
-           rules: dict[str, RuleState]) -> list[int]:
-    """Insert entries, lots and allocations; update lots, balances and budget counters.
-    Returns the stored IDs of the batch's entries."""
-    entry_ids: list[int] = []
-    if batch.entries:
-        entry_ids = [int(i) for i in session.scalars(
-            insert(ENTRIES).returning(ENTRIES.c.id, sort_by_parameter_order=True),
-            batch.entries)]
-    new_lots = [lot for lot in batch.lots]
-    if new_lots:
-        rows = [{"customer_id": batch.entries[lot.entry]["customer_id"],  # type: ignore[index]
-                 "entry_id": entry_ids[lot.entry],  # type: ignore[index]
-                 "points": lot.points, "remaining": lot.remaining, "earned_at": lot.earned_at,
-                 "expires_at": lot.expires_at, "rule": lot.rule,
-                 "cost_per_point": lot.cost_per_point, "order_ref": lot.order_ref}
-                for lot in new_lots]
-        for lot, lot_id in zip(new_lots, session.scalars(
-                insert(LOTS).returning(LOTS.c.id, sort_by_parameter_order=True), rows),
-                strict=True):
-            lot.id = int(lot_id)
-    if batch.allocations:
-        session.execute(insert(ALLOCATIONS), [
-            {"entry_id": entry_ids[index], "lot_id": lot.id, "points": points}
-            for index, lot, points in batch.allocations])
-    changed_lots = {lot.id: lot.remaining for account in accounts.values()
-                    for lot in account.lots or [] if lot.dirty and lot.handle > 0}
-    if changed_lots:
-        session.execute(update(LOTS).where(LOTS.c.id == bindparam("lot"))
-                        .values(remaining=bindparam("left"))
-                        .execution_options(synchronize_session=False),
-                        [{"lot": i, "left": r} for i, r in sorted(changed_lots.items())])
-    changed = [a for a in accounts.values() if a.changed]
-    if changed:
-        session.execute(update(ACCOUNTS).where(ACCOUNTS.c.customer_id == bindparam("c"))
-                        .values(balance=bindparam("b"), updated_at=batch.now)
-                        .execution_options(synchronize_session=False),
-                        [{"c": a.customer_id, "b": a.balance}
-                         for a in sorted(changed, key=lambda a: a.customer_id)])
-    write_counters(session, rules)
-    return entry_ids
-
 
 def write_counters(session: Session, rules: dict[str, RuleState]) -> None:
     """Move the budget counters of budgeted rules by what this transaction issued."""
@@ -649,7 +537,6 @@ def post(session: Session, postings: Sequence[Posting], *, now: datetime,
         return []
     if session.new or session.dirty or session.deleted:
         session.flush()
-    dialect = session.get_bind().dialect.name
     outcomes: list[Posted | None] = [None] * len(postings)
     valid: list[int] = []
     for i, posting in enumerate(postings):
@@ -658,26 +545,38 @@ def post(session: Session, postings: Sequence[Posting], *, now: datetime,
             valid.append(i)
         except LoyaltyError as exc:
             outcomes[i] = Posted(posting.customer_id, error=exc)
-    customer_ids = sorted({postings[i].customer_id for i in valid})
-    accounts = _lock_accounts(session, customer_ids, now, dialect) if customer_ids else {}
-    keys = sorted({_key(postings[i]) for i in valid if postings[i].customer_id in accounts})
-    stored = _existing_entries(session, keys) if keys else {}
+    if not valid:
+        return [cast(Posted, o) for o in outcomes]
+    todo = [postings[i] for i in valid]
     codes = sorted({ORDER_RULE if isinstance(p, Earn) else p.rule_code
-                    for i in valid for p in [postings[i]]
-                    if isinstance(p, Earn | Grant) and p.customer_id in accounts
-                    and _key(p) not in stored})
-    credits = bool(codes)
-    rules, loaded = read_rules(session, codes, dialect, now, credits and config is None)
-    config = config or loaded
-    spenders = [accounts[c] for c in sorted({postings[i].customer_id for i in valid
-                                              if isinstance(postings[i], Redeem)})
-                if c in accounts]
-    handles = [0]
-    if spenders:
-        _load_lots(session, spenders, handles)
+                    for p in todo if isinstance(p, Earn | Grant)})
+    io = Io(session)
+    reads = io.read(customers=sorted({p.customer_id for p in todo}),
+                    keys=sorted({p.key for p in todo}), codes=codes,
+                    spenders=sorted({p.customer_id for p in todo if isinstance(p, Redeem)}),
+                    entries=len(todo), lots=sum(not isinstance(p, Redeem) for p in todo),
+                    now=now)
+    rules = {r[0]: RuleState(r[0], r[1], r[2], int(r[3]), r[4], r[5], int(r[6]), bool(r[7]))
+             for r in reads.rules}
+    if ORDER_RULE in codes and ORDER_RULE not in rules:  # the very first earning
+        _create_order_rule(session, now, io.connection.dialect.name)
+        rules.update(read_rules(session, [ORDER_RULE], io.connection.dialect.name, now,
+                                want_config=False)[0])
+    if codes and config is None:
+        config = _config_from(reads.config)
+    accounts = {c: _Account(c, b) for c, b in reads.accounts.items()}
+    for customer_id in {p.customer_id for p in todo if isinstance(p, Redeem)}:
+        if customer_id in accounts:
+            accounts[customer_id].lots = []
+    for handle, (lot_id, customer_id, remaining, expires, earned, cost, order_ref) in enumerate(
+            reads.lots, start=1):
+        lots = accounts[customer_id].lots
+        assert lots is not None
+        lots.append(_Lot(lot_id, remaining, expires, earned, cost, order_ref, handle))
+    stored = {row[4]: EntryRow(*row) for row in reads.entries}
     batch = _Batch(now, actor)
     seen: dict[str, int] = {}
-    results: list[tuple[int, LedgerEntry | int, bool, int]] = []
+    results: list[tuple[int, EntryRow | int, bool, int]] = []
     for i in valid:
         posting = postings[i]
         account = accounts.get(posting.customer_id)
@@ -685,8 +584,7 @@ def post(session: Session, postings: Sequence[Posting], *, now: datetime,
             outcomes[i] = Posted(posting.customer_id,
                                  error=CustomerNotFound(posting.customer_id))
             continue
-        key = _key(posting)
-        found: LedgerEntry | int | None = seen.get(key, stored.get(key))
+        found: EntryRow | int | None = seen.get(posting.key, stored.get(posting.key))
         mark = _mark(batch, account, rules)
         batch.actor = actors[i] if actors is not None else actor
         try:
@@ -696,22 +594,54 @@ def post(session: Session, postings: Sequence[Posting], *, now: datetime,
             outcomes[i] = Posted(posting.customer_id, error=exc)
             continue
         if not replayed:
-            seen[key] = cast(int, entry)
+            seen[posting.key] = cast(int, entry)
         results.append((i, entry, replayed, account.balance))
-    entry_ids = _write(session, batch, accounts, rules)
+    entry_ids = _write(io, batch, accounts, rules, reads)
     if session.identity_map:
         # ORM objects loaded earlier in this session (an account, lots) are stale now.
         session.expire_all()
-    made: dict[int, LedgerEntry] = {}
+    made: dict[int, EntryRow] = {}
     for i, entry, replayed, balance in results:
         if isinstance(entry, int):
             if entry not in made:
-                made[entry] = LedgerEntry(id=entry_ids[entry], **batch.entries[entry])
+                made[entry] = EntryRow(entry_ids[entry], **batch.entries[entry])
             row = made[entry]
         else:
             row = entry
         outcomes[i] = Posted(postings[i].customer_id, row, replayed, balance)
     return [cast(Posted, o) for o in outcomes]
+
+
+def _write(io: Io, batch: _Batch, accounts: dict[int, _Account],
+           rules: dict[str, RuleState], reads: Reads) -> list[int]:
+    """Everything the batch wrote, in one go; returns the batch's entry IDs."""
+    entry_ids = reads.entry_ids[:len(batch.entries)]
+    if len(entry_ids) < len(batch.entries) or len(reads.lot_ids) < len(batch.lots):
+        raise AssertionError("fewer IDs allocated than rows written")  # a bug, not input
+    lots = []
+    for lot, lot_id in zip(batch.lots, reads.lot_ids, strict=False):
+        lot.id = lot_id
+        assert lot.entry is not None
+        lots.append((lot_id, batch.entries[lot.entry]["customer_id"], entry_ids[lot.entry],
+                     lot.points, lot.remaining, lot.earned_at, lot.expires_at, lot.rule,
+                     lot.cost_per_point, lot.order_ref))
+    io.write(Writes(
+        entries=[(entry_id, *e.values()) for entry_id, e in
+                 zip(entry_ids, batch.entries, strict=True)],
+        lots=lots,
+        allocations=[(entry_ids[index], cast(int, lot.id), points)
+                     for index, lot, points in batch.allocations],
+        lot_remaining=sorted((cast(int, lot.id), lot.remaining)
+                             for account in accounts.values() for lot in account.lots or []
+                             if lot.dirty and lot.handle > 0),
+        balances=sorted((a.customer_id, a.balance) for a in accounts.values() if a.changed),
+        counters=[(r.code, r.issued) for r in rules.values()
+                  if r.issued and r.budget is not None],
+        now=batch.now))
+    for rule in rules.values():
+        rule.issued_points += rule.issued
+        rule.issued = 0
+    return entry_ids
 
 
 def post_one(session: Session, posting: Posting, *, now: datetime,
@@ -724,6 +654,19 @@ def post_one(session: Session, posting: Posting, *, now: datetime,
     return outcome
 
 
-__all__ = ["Earn", "Grant", "Posted", "Posting", "Redeem", "RuleState", "advisory_key",
-           "issued_from_ledger", "post", "post_one", "read_rules", "rule_budget_lock",
-           "write_counters"]
+__all__ = [
+    "Earn",
+    "EntryRow",
+    "Grant",
+    "Posted",
+    "Posting",
+    "Redeem",
+    "RuleState",
+    "advisory_key",
+    "issued_from_ledger",
+    "post",
+    "post_one",
+    "read_rules",
+    "rule_budget_lock",
+    "write_counters",
+]
