@@ -140,22 +140,21 @@ def _threads(clients: int, work: Any) -> float:
     return seconds
 
 
-def _movement_run(context: Any, mode: str, count: int, clients: int) -> dict[str, object]:
-    """``mode``: ``direct`` (each client its own connection, one transaction per
-    movement), ``grouped`` (the clients hand movements to a PostingWriter) or ``bulk``
-    (one caller, ``BULK_BATCH`` movements per transaction)."""
+def _run_clients(url: str, mode: str, work: list[list[Any]], writers: int) -> dict[str, Any]:
+    """Run these clients on threads of this process: ``direct`` (each its own
+    connection, one transaction per movement) or ``grouped`` (they hand movements to a
+    PostingWriter of this process)."""
+    from shopcrm.clock import FakeClock
     from shopcrm.loyalty import ledger
-    from shopcrm.loyalty.postings import Earn, post
+    from shopcrm.loyalty.postings import Earn
     from shopcrm.loyalty.writer import PostingWriter
     from shopcrm.store.db import make_engine, make_session_factory
 
-    _customers(context, CUSTOMERS)
-    work = _workload(count, clients)
-    url = context.engine.url.render_as_string(hide_password=False)
-    engine = make_engine(url, pool_size=clients, max_overflow=0)
+    clients = len(work)
+    engine = make_engine(url, pool_size=clients if mode == "direct" else writers,
+                         max_overflow=0)
     sessions = make_session_factory(engine)
-    refused = 0
-    rounds = 0
+    refused = rounds = 0
     try:
         if mode == "direct":
             def direct(client: int) -> None:
@@ -170,10 +169,8 @@ def _movement_run(context: Any, mode: str, count: int, clients: int) -> dict[str
                                           points=p.points, key=p.key, now=NOW)
 
             seconds = _threads(clients, direct)
-        elif mode == "grouped":
-            from shopcrm.clock import FakeClock
-
-            writer = PostingWriter(sessions, clock=FakeClock(NOW))
+        else:
+            writer = PostingWriter(sessions, clock=FakeClock(NOW), writers=writers)
             outcomes: list[Any] = []
 
             def grouped(client: int) -> None:
@@ -185,26 +182,72 @@ def _movement_run(context: Any, mode: str, count: int, clients: int) -> dict[str
                 writer.close()
             refused = sum(o.error is not None for o in outcomes)
             rounds = writer.rounds
-        else:
-            flat = _interleaved(work)
-            started = time.perf_counter()
-            for start in range(0, len(flat), BULK_BATCH):
-                with sessions.begin() as session:
-                    done = post(session, flat[start:start + BULK_BATCH], now=NOW)
-                refused += sum(o.error is not None for o in done)
-                rounds += 1
-            seconds = time.perf_counter() - started
     finally:
         engine.dispose()
+    return {"seconds": seconds, "refused": refused, "rounds": rounds}
+
+
+def _client_process(url: str, mode: str, work: list[list[Any]], writers: int,
+                    barrier: Any, results: Any) -> None:
+    """One process of clients (spawned): waits for the others, then runs."""
+    barrier.wait()
+    started = time.perf_counter()
+    found = _run_clients(url, mode, work, writers)
+    found["started"] = started
+    results.put(found)
+
+
+def _movement_run(context: Any, mode: str, count: int, clients: int, procs: int,
+                  writers: int) -> dict[str, object]:
+    """``direct`` / ``grouped``: ``clients`` threads spread over ``procs`` processes;
+    ``bulk``: one caller, ``BULK_BATCH`` movements per transaction."""
+    import multiprocessing
+
+    from shopcrm.loyalty.postings import post
+
+    _customers(context, CUSTOMERS)
+    work = _workload(count, clients)
+    url = context.engine.url.render_as_string(hide_password=False)
+    refused = rounds = 0
+    if mode == "bulk":
+        flat = _interleaved(work)
+        started = time.perf_counter()
+        for start in range(0, len(flat), BULK_BATCH):
+            with context.sessions.begin() as session:
+                done = post(session, flat[start:start + BULK_BATCH], now=NOW)
+            refused += sum(o.error is not None for o in done)
+            rounds += 1
+        seconds = time.perf_counter() - started
+    elif procs == 1:
+        found = _run_clients(url, mode, work, writers)
+        seconds, refused, rounds = found["seconds"], found["refused"], found["rounds"]
+    else:
+        spawn = multiprocessing.get_context("spawn")
+        barrier = spawn.Barrier(procs + 1)
+        results = spawn.Queue()
+        workers = [spawn.Process(target=_client_process, args=(
+            url, mode, work[p::procs], writers, barrier, results)) for p in range(procs)]
+        for worker in workers:
+            worker.start()
+        barrier.wait()  # every process has imported and is ready
+        started = time.perf_counter()
+        found_all = [results.get() for _ in workers]
+        seconds = time.perf_counter() - started
+        for worker in workers:
+            worker.join()
+        refused = sum(f["refused"] for f in found_all)
+        rounds = sum(f["rounds"] for f in found_all)
     _check_ledger(context)
     return {"movements": count, "refused": refused, "rounds": rounds, **_counts(context),
             "work_seconds": seconds}
 
 
 def ledger_movements(args: list[str]) -> dict[str, object]:
-    """args: home, postgres server URL ('' for SQLite), mode, movements, clients."""
+    """args: home, postgres server URL ('' for SQLite), mode, movements, clients,
+    processes (default 1), writer threads per process (default 1)."""
     return _with_store(args, lambda context, rest: _movement_run(
-        context, rest[0], int(rest[1]), int(rest[2])))
+        context, rest[0], int(rest[1]), int(rest[2]),
+        int(rest[3]) if len(rest) > 3 else 1, int(rest[4]) if len(rest) > 4 else 1))
 
 
 # --- single movements: baselines -----------------------------------------------------------
@@ -252,7 +295,7 @@ def _raw_connect(url: str | None, home: Path) -> Any:
                                dbname=parsed.database, password=parsed.password)
     import sqlite3
 
-    connection = sqlite3.connect(home / "shopcrm.sqlite", timeout=30)
+    connection = sqlite3.connect(home / "shopcrm.sqlite", timeout=30, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     return connection
