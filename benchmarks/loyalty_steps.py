@@ -60,51 +60,298 @@ def _with_store(args: list[str], work: Any) -> dict[str, object]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def ledger_baseline(args: list[str]) -> dict[str, object]:
-    """One-row INSERT per transaction into a scratch table: the store's own floor."""
+# --- single movements: the workload ------------------------------------------------------
+
+CUSTOMERS = 10_000
+BULK_BATCH = 1_000
+
+
+def _workload(count: int, clients: int) -> list[list[Any]]:
+    """``count`` movements dealt round-robin to ``clients``: per client, two earns of 10
+    points then a redeem of 5 from the customer of its previous earn (so a redeem is
+    never refused: every client's net on every customer stays >= 0). Customers are
+    spread over 10,000, so two clients seldom touch the same account at once."""
+    from shopcrm.loyalty.postings import Earn, Redeem
+
+    work: list[list[Any]] = [[] for _ in range(clients)]
+    for i in range(count):
+        client = i % clients
+        k = len(work[client])
+        if k % 3 == 2:
+            work[client].append(Redeem(work[client][-1].customer_id, 5, f"r{client}:{k}"))
+        else:
+            customer = 1 + (client * 7919 + k * 104_729) % CUSTOMERS
+            work[client].append(Earn(customer, f"b{client}:{k}", 10, Decimal("10")))
+    return work
+
+
+def _interleaved(work: list[list[Any]]) -> list[Any]:
+    """The clients' movements in the order the round-robin dealt them."""
+    longest = max(len(w) for w in work)
+    return [w[k] for k in range(longest) for w in work if k < len(w)]
+
+
+def _counts(context: Any) -> dict[str, int]:
+    from sqlalchemy import text
+
+    with context.engine.connect() as connection:
+        return {t: int(connection.execute(text(f"SELECT count(*) FROM loyalty_{t}")).scalar()
+                       or 0) for t in ("entries", "lots", "allocations")}
+
+
+def _check_ledger(context: Any) -> None:
+    """Every balance equals its ledger sum and no balance is negative (after the run)."""
+    from sqlalchemy import text
+
+    with context.engine.connect() as connection:
+        bad = connection.execute(text(
+            "SELECT count(*) FROM loyalty_accounts a LEFT JOIN (SELECT customer_id, "
+            "sum(points) AS s FROM loyalty_entries GROUP BY customer_id) e "
+            "ON e.customer_id = a.customer_id "
+            "WHERE a.balance <> coalesce(e.s, 0) OR a.balance < 0")).scalar()
+    if bad:
+        raise AssertionError(f"{bad} accounts disagree with their ledger")
+
+
+def _threads(clients: int, work: Any) -> float:
+    """Run ``work(client)`` on ``clients`` threads started together; wall seconds."""
+    import threading
+
+    barrier = threading.Barrier(clients + 1)
+    errors: list[BaseException] = []
+
+    def run(client: int) -> None:
+        try:
+            barrier.wait()
+            work(client)
+        except BaseException as exc:  # reported after the join
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return seconds
+
+
+def _run_clients(url: str, mode: str, work: list[list[Any]], writers: int) -> dict[str, Any]:
+    """Run these clients on threads of this process: ``direct`` (each its own
+    connection, one transaction per movement) or ``grouped`` (they hand movements to a
+    PostingWriter of this process)."""
+    from shopcrm.clock import FakeClock
+    from shopcrm.loyalty import ledger
+    from shopcrm.loyalty.postings import Earn
+    from shopcrm.loyalty.writer import PostingWriter
+    from shopcrm.store.db import make_engine, make_session_factory
+
+    clients = len(work)
+    engine = make_engine(url, pool_size=clients if mode == "direct" else writers,
+                         max_overflow=0)
+    sessions = make_session_factory(engine)
+    refused = rounds = 0
+    try:
+        if mode == "direct":
+            def direct(client: int) -> None:
+                for p in work[client]:
+                    with sessions.begin() as session:
+                        if isinstance(p, Earn):
+                            ledger.earn_order(session, customer_id=p.customer_id,
+                                              order_ref=p.order_ref, points=p.points,
+                                              paid=p.paid, now=NOW)
+                        else:
+                            ledger.redeem(session, customer_id=p.customer_id,
+                                          points=p.points, key=p.key, now=NOW)
+
+            seconds = _threads(clients, direct)
+        else:
+            writer = PostingWriter(sessions, clock=FakeClock(NOW), writers=writers)
+            outcomes: list[Any] = []
+
+            def grouped(client: int) -> None:
+                outcomes.extend(writer.post(p) for p in work[client])
+
+            try:
+                seconds = _threads(clients, grouped)
+            finally:
+                writer.close()
+            refused = sum(o.error is not None for o in outcomes)
+            rounds = writer.rounds
+    finally:
+        engine.dispose()
+    return {"seconds": seconds, "refused": refused, "rounds": rounds}
+
+
+def _client_process(url: str, mode: str, work: list[list[Any]], writers: int,
+                    barrier: Any, results: Any) -> None:
+    """One process of clients (spawned): waits for the others, then runs."""
+    barrier.wait()
+    started = time.perf_counter()
+    found = _run_clients(url, mode, work, writers)
+    found["started"] = started
+    results.put(found)
+
+
+def _movement_run(context: Any, mode: str, count: int, clients: int, procs: int,
+                  writers: int) -> dict[str, object]:
+    """``direct`` / ``grouped``: ``clients`` threads spread over ``procs`` processes;
+    ``bulk``: one caller, ``BULK_BATCH`` movements per transaction."""
+    import multiprocessing
+
+    from shopcrm.loyalty.postings import post
+
+    _customers(context, CUSTOMERS)
+    work = _workload(count, clients)
+    url = context.engine.url.render_as_string(hide_password=False)
+    refused = rounds = 0
+    if mode == "bulk":
+        flat = _interleaved(work)
+        started = time.perf_counter()
+        for start in range(0, len(flat), BULK_BATCH):
+            with context.sessions.begin() as session:
+                done = post(session, flat[start:start + BULK_BATCH], now=NOW)
+            refused += sum(o.error is not None for o in done)
+            rounds += 1
+        seconds = time.perf_counter() - started
+    elif procs == 1:
+        found = _run_clients(url, mode, work, writers)
+        seconds, refused, rounds = found["seconds"], found["refused"], found["rounds"]
+    else:
+        spawn = multiprocessing.get_context("spawn")
+        barrier = spawn.Barrier(procs + 1)
+        results = spawn.Queue()
+        workers = [spawn.Process(target=_client_process, args=(
+            url, mode, work[p::procs], writers, barrier, results)) for p in range(procs)]
+        for worker in workers:
+            worker.start()
+        barrier.wait()  # every process has imported and is ready
+        started = time.perf_counter()
+        found_all = [results.get() for _ in workers]
+        seconds = time.perf_counter() - started
+        for worker in workers:
+            worker.join()
+        refused = sum(f["refused"] for f in found_all)
+        rounds = sum(f["rounds"] for f in found_all)
+    _check_ledger(context)
+    return {"movements": count, "refused": refused, "rounds": rounds, **_counts(context),
+            "work_seconds": seconds}
+
+
+def ledger_movements(args: list[str]) -> dict[str, object]:
+    """args: home, postgres server URL ('' for SQLite), mode, movements, clients,
+    processes (default 1), writer threads per process (default 1)."""
+    return _with_store(args, lambda context, rest: _movement_run(
+        context, rest[0], int(rest[1]), int(rest[2]),
+        int(rest[3]) if len(rest) > 3 else 1, int(rest[4]) if len(rest) > 4 else 1))
+
+
+# --- single movements: baselines -----------------------------------------------------------
+
+_BENCH_TABLE = {
+    "postgresql": [
+        "CREATE TABLE bench_entries (LIKE loyalty_entries INCLUDING ALL)",
+    ],
+    "sqlite": [
+        "CREATE TABLE bench_entries (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "customer_id BIGINT NOT NULL, kind VARCHAR(16) NOT NULL, points BIGINT NOT NULL, "
+        "idempotency_key VARCHAR(200) NOT NULL UNIQUE, reason VARCHAR(500) NOT NULL, "
+        "source VARCHAR(64) NOT NULL, rule VARCHAR(32), order_ref VARCHAR(200), "
+        "order_paid NUMERIC(18, 2), order_refunded NUMERIC(18, 2), written_off BIGINT, "
+        "value NUMERIC(18, 4) NOT NULL, at DATETIME NOT NULL, actor VARCHAR(100) NOT NULL, "
+        "actor_id BIGINT)",
+        "CREATE INDEX ix_bench_customer_at ON bench_entries (customer_id, at)",
+        "CREATE INDEX ix_bench_order_ref ON bench_entries (order_ref)",
+        "CREATE INDEX ix_bench_at ON bench_entries (at)",
+    ],
+}
+_ROW_COLUMNS = ("customer_id", "kind", "points", "idempotency_key", "reason", "source", "rule",
+                "order_ref", "order_paid", "order_refunded", "value", "at", "actor")
+
+
+def _row(p: Any) -> tuple[object, ...]:
+    """The ledger entry shopcrm writes for a movement, as the driver takes it."""
+    from shopcrm.loyalty.postings import Earn
+
+    at = "2026-11-20 00:00:00.000000+00"
+    if isinstance(p, Earn):
+        return (p.customer_id, "earn", p.points, p.key, f"order {p.order_ref}", "order",
+                "order", p.order_ref, "10", "0", "0.1000", at, "system")
+    return (p.customer_id, "redeem", -p.points, p.key, "redeemed", "api", None, None, None,
+            None, "-0.0500", at, "system")
+
+
+def _raw_connect(url: str | None, home: Path) -> Any:
+    if url:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        return psycopg.connect(host=parsed.host, port=parsed.port, user=parsed.username,
+                               dbname=parsed.database, password=parsed.password)
+    import sqlite3
+
+    connection = sqlite3.connect(home / "shopcrm.sqlite", timeout=30, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+def entries_baseline(args: list[str]) -> dict[str, object]:
+    """The same entry rows written by the raw driver into a copy of the ledger table
+    (same columns and indexes): ``single`` — each client its own connection, one
+    INSERT and COMMIT per row; ``bulk`` — ``executemany`` (SQLite) / ``COPY``
+    (PostgreSQL), ``BULK_BATCH`` rows per transaction. args: home, server, mode,
+    movements, clients."""
     from sqlalchemy import text
 
     def work(context: Any, rest: list[str]) -> dict[str, object]:
-        count = int(rest[0])
+        mode, count, clients = rest[0], int(rest[1]), int(rest[2])
+        url = context.settings.database_url
+        home = Path(context.settings.home)
         with context.engine.begin() as connection:
-            connection.execute(text("CREATE TABLE bench_rows (id INTEGER PRIMARY KEY, "
-                                    "k VARCHAR(200) UNIQUE, points BIGINT)"))
-        started = time.perf_counter()
-        for i in range(count):
-            with context.engine.begin() as connection:
-                connection.execute(text("INSERT INTO bench_rows (id, k, points) "
-                                        "VALUES (:i, :k, 1)"), {"i": i, "k": f"k{i}"})
-        seconds = time.perf_counter() - started
-        with context.engine.begin() as connection:
-            connection.execute(text("DROP TABLE bench_rows"))
-        return {"entries": count, "work_seconds": seconds}
+            for statement in _BENCH_TABLE[context.engine.dialect.name]:
+                connection.execute(text(statement))
+        rows = [[_row(p) for p in w] for w in _workload(count, clients)]
+        names = ", ".join(_ROW_COLUMNS)
+        mark = "%s" if url else "?"
+        insert = (f"INSERT INTO bench_entries ({names}) VALUES "
+                  f"({', '.join(mark for _ in _ROW_COLUMNS)})")
+        if mode == "single":
+            connections = [_raw_connect(url, home) for _ in range(clients)]
 
-    return _with_store(args, work)
+            def single(client: int) -> None:
+                connection = connections[client]
+                for row in rows[client]:
+                    connection.execute(insert, row)
+                    connection.commit()
 
-
-def ledger_entries(args: list[str]) -> dict[str, object]:
-    """Earn (2 of 3) and redeem (1 of 3) movements, one transaction each."""
-    from shopcrm.loyalty import ledger
-
-    def work(context: Any, rest: list[str]) -> dict[str, object]:
-        count = int(rest[0])
-        customers = 1000
-        _customers(context, customers)
-        started = time.perf_counter()
-        written = 0
-        for i in range(count):
-            with context.sessions.begin() as session:
-                if i % 3 == 2:  # the customer of the previous earn spends half of it
-                    customer = 1 + (i - 1) % customers
-                    ledger.redeem(session, customer_id=customer, points=5, key=f"r{i}",
-                                  now=NOW)
+            try:
+                seconds = _threads(clients, single)
+            finally:
+                for connection in connections:
+                    connection.close()
+        else:
+            flat = _interleaved(rows)
+            connection = _raw_connect(url, home)
+            started = time.perf_counter()
+            for start in range(0, len(flat), BULK_BATCH):
+                part = flat[start:start + BULK_BATCH]
+                if url:
+                    with connection.cursor() as cursor, cursor.copy(
+                            f"COPY bench_entries ({names}) FROM STDIN") as copy:
+                        for row in part:
+                            copy.write_row(row)
                 else:
-                    customer = 1 + i % customers
-                    ledger.earn_order(session, customer_id=customer, order_ref=f"b:{i}",
-                                      points=10, paid=Decimal("10"), now=NOW)
-            written += 1
-        seconds = time.perf_counter() - started
-        return {"entries": written, "work_seconds": seconds}
+                    connection.executemany(insert, part)
+                connection.commit()
+            seconds = time.perf_counter() - started
+            connection.close()
+        return {"movements": count, "entries": count, "work_seconds": seconds}
 
     return _with_store(args, work)
 
@@ -177,7 +424,7 @@ def batch_earn(args: list[str]) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> dict[str, object]:
-    step = {"ledger_baseline": ledger_baseline, "ledger_entries": ledger_entries,
+    step = {"ledger_movements": ledger_movements, "entries_baseline": entries_baseline,
             "earn_baseline": earn_baseline, "batch_earn": batch_earn}[argv[0]]
     return step(argv[1:])
 

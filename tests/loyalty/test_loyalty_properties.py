@@ -34,8 +34,11 @@ START = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 ALL = frozenset(Permission)
 
 
-@dataclass
+@dataclass(eq=False)
 class Lot:
+    """Compared by identity: ``lots.index(lot)`` (the FIFO tie-break) must find this lot,
+    not an earlier one that happens to hold the same values."""
+
     remaining: int
     expires: datetime
     order: str | None

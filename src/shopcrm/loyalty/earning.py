@@ -30,10 +30,10 @@ from shopcrm.loyalty.ledger import (
     earn_order,
     get_config,
     grant_bonus,
-    order_rule_for_update,
     reverse_order,
 )
 from shopcrm.loyalty.models import BonusRule, LedgerEntry, LoyaltyAccount
+from shopcrm.loyalty.postings import ORDER_RULE, RuleState, read_rules, write_counters
 from shopcrm.loyalty.rules import (
     BonusKind,
     EntryKind,
@@ -208,7 +208,9 @@ def earn_chunk(session: Session, *, orders: Sequence[OrderRow], now: datetime,
     done = _existing_keys(session, keys)
     todo = [o for o, k in zip(orders, keys, strict=True) if k not in done]
     report.already = len(orders) - len(todo)
-    rule = order_rule_for_update(session, now=now)
+    rules, _ = read_rules(session, [ORDER_RULE], session.get_bind().dialect.name, now,
+                          want_config=False)
+    rule = rules[ORDER_RULE]
     first_rule = session.scalars(select(BonusRule).where(
         BonusRule.kind == BonusKind.FIRST_PURCHASE.value, BonusRule.active.is_(True))
         .order_by(BonusRule.code).limit(1)).one_or_none()
@@ -242,7 +244,8 @@ def earn_chunk(session: Session, *, orders: Sequence[OrderRow], now: datetime,
                     if first_rule is not None else [])
     if credits:
         _write_credits(session, credits, rule=rule, now=now, config=config, actor=actor)
-        rule.issued_points += issued
+        rule.issued += issued
+        write_counters(session, rules)
         report.earned += len(credits)
         report.points += issued
     for order, points in slow:
@@ -263,7 +266,7 @@ def earn_chunk(session: Session, *, orders: Sequence[OrderRow], now: datetime,
 
 
 def _write_credits(session: Session, credits: list[tuple[OrderRow, int]], *,
-                   rule: BonusRule, now: datetime, config: ProgramConfig,
+                   rule: RuleState, now: datetime, config: ProgramConfig,
                    actor: audit.Actor) -> None:
     ids = _entry_ids(session, len(credits))
     at, expiry = _stamp(now), _stamp(expires_at(config.expiry, now))

@@ -28,13 +28,13 @@ from sqlalchemy.orm import Session
 from shopcrm.accounts import audit
 from shopcrm.accounts.permissions import Permission
 from shopcrm.loyalty import (
-    BudgetExhausted,
     CustomerNotFound,
     IdempotencyConflict,
     InsufficientPoints,
     LoyaltyError,
     OrderNotFound,
     RuleNotFound,
+    postings,
 )
 from shopcrm.loyalty.models import (
     Allocation,
@@ -52,7 +52,6 @@ from shopcrm.loyalty.rules import (
     LotView,
     ProgramConfig,
     ReversalPolicy,
-    budget_allows,
     consume_fifo,
     expires_at,
     fifo_order,
@@ -73,7 +72,7 @@ class Movement:
     """What a ledger call did: the entry (None when there was nothing to do), whether it
     was a replay of an earlier call with the same key, and the balance afterwards."""
 
-    entry: LedgerEntry | None
+    entry: LedgerEntry | postings.EntryRow | None
     replayed: bool
     balance: int
     note: str = ""
@@ -109,15 +108,25 @@ def upsert_rule(session: Session, *, code: str, kind: BonusKind, name: str, poin
                 cost_per_point: Decimal, budget: Decimal | None, active: bool,
                 actor: audit.Actor, now: datetime) -> BonusRule:
     """Create or change a bonus rule; the points already issued stay counted against
-    its budget (lowering the budget below them stops further issuing)."""
+    its budget (lowering the budget below them stops further issuing).
+
+    A rule without a budget keeps no counter (see :mod:`~shopcrm.loyalty.postings`), so
+    giving it one counts its issued points from the ledger, under the rule's exclusive
+    lock: no credit can be between the count and the budget."""
     if points < 0 or points > MAX_POINTS:
         raise LoyaltyError("points must be between 0 and 10^12")
     if cost_per_point < 0 or (budget is not None and budget < 0):
         raise LoyaltyError("cost per point and budget must not be negative")
-    rule = session.get(BonusRule, code)
+    postings.rule_budget_lock(session, code)
+    rule = session.scalars(select(BonusRule).where(BonusRule.code == code).with_for_update()
+                           .execution_options(populate_existing=True)).one_or_none()
+    recount = (postings.issued_from_ledger(session, code)
+               if budget is not None and (rule is None or rule.budget is None) else None)
     if rule is None:
         rule = BonusRule(code=code, issued_points=0, created_at=now)
         session.add(rule)
+    if recount is not None:
+        rule.issued_points = recount
     rule.kind, rule.name, rule.points = BonusKind(kind).value, name, points
     rule.cost_per_point, rule.budget, rule.active, rule.updated_at = (
         cost_per_point, budget, active, now)
@@ -364,6 +373,10 @@ def expiring_soon(session: Session, *, now: datetime, days: int) -> list[Expirin
 
 # --- movements --------------------------------------------------------------------------
 
+def _movement(posted: postings.Posted) -> Movement:
+    return Movement(posted.entry, posted.replayed, posted.balance)
+
+
 def earn_order(session: Session, *, customer_id: int, order_ref: str, points: int,
                paid: Decimal, now: datetime, refunded: Decimal = Decimal("0"),
                config: ProgramConfig | None = None, actor: audit.Actor = audit.SYSTEM,
@@ -371,27 +384,12 @@ def earn_order(session: Session, *, customer_id: int, order_ref: str, points: in
     """Credit a completed order's points (computed by
     :func:`~shopcrm.loyalty.rules.order_points` on ``paid - refunded``) once; the key is
     the order's, so earning again for the same order is a replay. ``paid`` and
-    ``refunded`` are kept as the basis later refunds are measured against."""
-    _check_points(points)
-    if paid < 0 or refunded < 0:
-        raise LoyaltyError("paid and refunded amounts must not be negative")
-    key = f"earn:{order_ref}"
-    account = lock_account(session, customer_id=customer_id, now=now)
-    replay = _replay(session, key, customer_id=customer_id, kind=EntryKind.EARN,
-                     points=None, account=account)
-    if replay:
-        return replay
-    config = config or get_config(session)
-    rule = order_rule_for_update(session, now=now)
-    if not budget_allows(issued_points=rule.issued_points, points=points,
-                         cost_per_point=rule.cost_per_point, budget=rule.budget):
-        raise BudgetExhausted(f"the budget of rule {rule.code!r} is spent")
-    rule.issued_points += points
-    entry = _credit(session, account, kind=EntryKind.EARN, points=points, key=key,
-                    reason=reason or f"order {order_ref}", source="order", now=now,
-                    actor=actor, config=config, rule=rule.code, order_ref=order_ref,
-                    cost_per_point=rule.cost_per_point, basis=(paid, refunded))
-    return Movement(entry, False, account.balance)
+    ``refunded`` are kept as the basis later refunds are measured against.
+
+    One posting through :mod:`~shopcrm.loyalty.postings` (the set-based path)."""
+    return _movement(postings.post_one(
+        session, postings.Earn(customer_id, order_ref, points, paid, refunded, reason),
+        now=now, actor=actor, config=config))
 
 
 def grant_bonus(session: Session, *, customer_id: int, rule_code: str, key: str,
@@ -402,48 +400,18 @@ def grant_bonus(session: Session, *, customer_id: int, rule_code: str, key: str,
     The rule's fixed points unless ``points`` is given (a campaign grant); refused with
     :class:`BudgetExhausted` when the rule's budget cannot pay for them.
     """
-    account = lock_account(session, customer_id=customer_id, now=now)
-    replay = _replay(session, key, customer_id=customer_id, kind=EntryKind.BONUS,
-                     points=None, account=account)
-    if replay:
-        return replay
-    rule = _rule_for_update(session, rule_code)
-    if not rule.active:
-        raise LoyaltyError(f"the bonus rule {rule_code!r} is not active")
-    amount = _check_points(rule.points if points is None else points)
-    if not budget_allows(issued_points=rule.issued_points, points=amount,
-                         cost_per_point=rule.cost_per_point, budget=rule.budget):
-        raise BudgetExhausted(f"the budget of rule {rule_code!r} cannot pay {amount} points")
-    rule.issued_points += amount
-    entry = _credit(session, account, kind=EntryKind.BONUS, points=amount, key=key,
-                    reason=_check_reason(reason, required=False) or rule.name,
-                    source=f"rule:{rule.kind}", now=now, actor=actor,
-                    config=get_config(session), rule=rule.code,
-                    cost_per_point=rule.cost_per_point)
-    return Movement(entry, False, account.balance)
+    return _movement(postings.post_one(
+        session, postings.Grant(customer_id, rule_code, key, points, reason),
+        now=now, actor=actor))
 
 
 def redeem(session: Session, *, customer_id: int, points: int, key: str, now: datetime,
            reason: str = "", source: str = "api",
            actor: audit.Actor = audit.SYSTEM) -> Movement:
     """Spend points, oldest-expiring lot first; never more than the spendable balance."""
-    _check_points(points)
-    account = lock_account(session, customer_id=customer_id, now=now)
-    replay = _replay(session, key, customer_id=customer_id, kind=EntryKind.REDEEM,
-                     points=-points, account=account)
-    if replay:
-        return replay
-    lots = _lots(session, customer_id)
-    _expire_lots(session, account, lots, now=now, actor=actor)
-    available = spendable((_view(lot) for lot in lots), now)
-    if points > available:
-        raise InsufficientPoints(
-            f"customer {customer_id} has {available} spendable points, not {points}")
-    plan = _plan(lots, points, now)
-    entry = _debit(session, account, kind=EntryKind.REDEEM, plan=plan, extra=0, key=key,
-                   reason=_check_reason(reason, required=False) or "redeemed",
-                   source=source, now=now, actor=actor)
-    return Movement(entry, False, account.balance)
+    return _movement(postings.post_one(
+        session, postings.Redeem(customer_id, points, key, reason, source),
+        now=now, actor=actor))
 
 
 def _plan(lots: list[PointLot], points: int, now: datetime) -> list[tuple[PointLot, int]]:

@@ -108,11 +108,14 @@ def by_rule(session: Session) -> list[RuleRow]:
         issued[str(code)][str(name)] = int(points or 0)
     rows = []
     for rule in session.scalars(select(BonusRule).order_by(BonusRule.code)):
-        spent = (Decimal(rule.issued_points) * rule.cost_per_point).quantize(Decimal("0.01"))
+        # A budgeted rule's counter is exact (it moves under the rule's lock); a rule
+        # without a budget keeps none, so its issued points are the ledger's.
+        points = (rule.issued_points if rule.budget is not None
+                  else sum(issued.get(rule.code, {}).values()))
+        spent = (Decimal(points) * rule.cost_per_point).quantize(Decimal("0.01"))
         used = (spent / rule.budget).quantize(Decimal("0.0001")) if rule.budget else None
         rows.append(RuleRow(rule.code, rule.kind, rule.name, rule.points, rule.cost_per_point,
-                            rule.budget, rule.issued_points, spent, used,
-                            issued.get(rule.code, {})))
+                            rule.budget, points, spent, used, issued.get(rule.code, {})))
     return rows
 
 

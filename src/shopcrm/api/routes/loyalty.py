@@ -34,6 +34,7 @@ from shopcrm.loyalty import (
 )
 from shopcrm.loyalty.benefits import benefits_for, member_card
 from shopcrm.loyalty.models import LedgerEntry, PointLot
+from shopcrm.loyalty.postings import EntryRow
 from shopcrm.loyalty.rules import (
     KEY_PATTERN,
     MAX_POINTS,
@@ -221,7 +222,7 @@ class ExpiringPublic(BaseModel):
     first_expiry: datetime
 
 
-def _entry(row: LedgerEntry | None) -> EntryPublic | None:
+def _entry(row: LedgerEntry | EntryRow | None) -> EntryPublic | None:
     return EntryPublic.model_validate(row, from_attributes=True) if row else None
 
 
