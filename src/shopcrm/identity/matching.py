@@ -15,6 +15,7 @@ Spark with Splink's Spark API.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,17 +166,50 @@ def predict(records: pa.Table | list[pa.Table], model: dict[str, Any], *,
     return _pairs(_frame(result), model)
 
 
-def predict_new(existing: pa.Table, new: pa.Table, model: dict[str, Any], *,
+def predict_new(everyone: pa.Table, new: pa.Table, model: dict[str, Any], *,
                 threshold: float) -> list[ScoredPair]:
-    """Pairs between new records and all records (new ones among themselves too)."""
-    everyone = pa.concat_tables([existing, new]) if existing.num_rows else new
+    """Pairs between the ``new`` records and ``everyone`` (which holds the new ones too,
+    so new records meet each other), each pair once."""
+    everyone = _candidates(everyone, new, model)
     linker = _linker(everyone, model)
     db_api = linker._db_api
-    left = db_api.register(new, table_name="new_records")
-    right = db_api.register(everyone, table_name="all_records")
+    # Unique names: a Spark session keeps its views from one call to the next.
+    suffix = uuid.uuid4().hex[:8]
+    left = db_api.register(new, table_name=f"new_records_{suffix}")
+    right = db_api.register(everyone, table_name=f"all_records_{suffix}")
     result = linker.inference.predict_between(left, right,
                                               threshold_match_probability=threshold)
-    return [p for p in _pairs(_frame(result), model) if p.left != p.right]
+    seen: set[tuple[int, int]] = set()
+    pairs: list[ScoredPair] = []
+    for pair in _pairs(_frame(result), model):
+        # Two new records meet twice (a–b and b–a) with the same score.
+        if pair.left != pair.right and (pair.left, pair.right) not in seen:
+            seen.add((pair.left, pair.right))
+            pairs.append(pair)
+    return pairs
+
+
+def _candidates(everyone: pa.Table, new: pa.Table, model: dict[str, Any]) -> pa.Table:
+    """The records some blocking rule pairs with a new record — the only ones the
+    comparison can reach (scores depend on the pair alone: no term frequencies), so
+    Splink works on thousands of rows instead of the whole shop."""
+    rules = model.get("blocking_rules_to_generate_predictions", [])
+    if not rules or any(isinstance(r, dict) and r.get("arrays_to_explode") for r in rules):
+        return everyone
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar=false")
+        con.register("new_records", new)
+        con.register("all_records", everyone)
+        joins = " UNION ".join(
+            "SELECT r.unique_id FROM new_records AS l JOIN all_records AS r ON "
+            f"({r['blocking_rule'] if isinstance(r, dict) else r})" for r in rules)
+        # The rules are the model's own SQL (trained by shopcrm), never a user's text.
+        reached = con.sql(f"SELECT * FROM all_records WHERE unique_id IN ({joins})")
+        table: pa.Table = reached.to_arrow_table()
+        return table
+    finally:
+        con.close()
 
 
 def _frame(result: Any) -> Any:
@@ -203,19 +237,25 @@ def level_weights(model: dict[str, Any]) -> dict[str, dict[int, tuple[str, float
 
 
 def _pairs(frame: Any, model: dict[str, Any]) -> list[ScoredPair]:
-    names = [c["output_column_name"] for c in model["comparisons"]]
+    """Scored pairs from Splink's output, column by column (a full run scores close to a
+    million pairs: no per-row dictionaries)."""
     levels = level_weights(model)
+    names = [c["output_column_name"] for c in model["comparisons"]
+             if f"gamma_{c['output_column_name']}" in frame.columns]
+    gammas = [[int(g) for g in frame[f"gamma_{n}"].tolist()] for n in names]
+    # One read-only dictionary per (field, level), shared by every pair at that level.
+    described = {
+        (n, gamma): {"level": gamma, "label": label, "weight": weight}
+        for n in names for gamma, (label, weight) in levels[n].items()}
     pairs: list[ScoredPair] = []
-    for row in frame.itertuples(index=False):
-        values = row._asdict()
-        a, b = int(values["unique_id_l"]), int(values["unique_id_r"])
-        weights: dict[str, Any] = {}
-        for n in names:
-            if f"gamma_{n}" not in values:
-                continue
-            gamma = int(values[f"gamma_{n}"])
-            label, weight = levels[n].get(gamma, ("", 0.0))
-            weights[n] = {"level": gamma, "label": label, "weight": weight}
-        pairs.append(ScoredPair(min(a, b), max(a, b), float(values["match_probability"]),
-                                weights))
+    for index, (a, b, probability) in enumerate(zip(
+            frame["unique_id_l"].tolist(), frame["unique_id_r"].tolist(),
+            frame["match_probability"].tolist(), strict=True)):
+        weights = {}
+        for n, column in zip(names, gammas, strict=True):
+            gamma = column[index]
+            weights[n] = described.get((n, gamma)) or {"level": gamma, "label": "",
+                                                       "weight": 0.0}
+        a, b = int(a), int(b)
+        pairs.append(ScoredPair(min(a, b), max(a, b), float(probability), weights))
     return pairs
