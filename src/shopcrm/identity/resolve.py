@@ -82,6 +82,9 @@ class ResolutionSettings:
     retrain_growth: float = 2.0
     """Retrain (and resolve everything) once the shop has this many times the records the
     model was trained on."""
+    spark: Any = None
+    """A Spark session (``matching.spark_session``): probable matches are then scored on
+    Spark instead of DuckDB, with the same model — for shops too big for one machine."""
 
 
 @dataclass
@@ -138,7 +141,8 @@ def resolve_full(session: Session, *, now: datetime, actor: Actor = SYSTEM,
         except matching.TrainingError as exc:
             log.warning("%s; resolving with exact keys only", exc)
             result.note = str(exc)
-    pairs = (matching.predict(records, model_row.settings, threshold=settings.review_threshold)
+    pairs = (matching.predict(records, model_row.settings, threshold=settings.review_threshold,
+                              spark=settings.spark)
              if model_row is not None and records.num_rows > 1 else [])
     result.model_id = model_row.id if model_row else None
     session.execute(delete(IdentityLink).where(IdentityLink.kind == "probable"))
@@ -180,7 +184,7 @@ def resolve_incremental(session: Session, identity_ids: Iterable[int], *, now: d
         new = everyone.filter(pc.is_in(everyone.column("unique_id"),
                                        pa.array(seeds, pa.int64())))
         pairs = matching.predict_new(everyone, new, model_row.settings,
-                                     threshold=settings.review_threshold)
+                                     threshold=settings.review_threshold, spark=settings.spark)
         result.model_id = model_row.id
     else:
         seeds = sorted(set(seeds) | _holders_of_newly_shared(session, seeds, shared))
