@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import func, select
 
 from shopcrm.context import AppContext, build_context
+from shopcrm.identity.cache import cache_for
 from shopcrm.identity.quality import pairwise_scores
 from shopcrm.identity.resolve import resolve_full, resolve_incremental
 from shopcrm.settings import Settings
@@ -179,7 +180,8 @@ def full(home: Path, url: str) -> dict[str, Any]:
     context = _context(home, url)
     started = time.perf_counter()
     with context.sessions.begin() as session:
-        result = resolve_full(session, now=context.clock.now(), retrain=True)
+        result = resolve_full(session, now=context.clock.now(), retrain=True,
+                              cache=cache_for(home))
     seconds = time.perf_counter() - started
     scores = _scores(context, home)
     context.close()
@@ -207,7 +209,8 @@ def incremental(home: Path, records: int, url: str) -> dict[str, Any]:
     del state
     started = time.perf_counter()
     with context.sessions.begin() as session:
-        result = resolve_incremental(session, ids, now=context.clock.now())
+        result = resolve_incremental(session, ids, now=context.clock.now(),
+                                     cache=cache_for(home))
     seconds = time.perf_counter() - started
     scores = _scores(context, home)
     context.close()

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
 
 from shopcrm.context import AppContext
+from shopcrm.identity.cache import cache_for
 from shopcrm.store.models import SourceIdentity
 
 PROBLEM = "application/problem+json"
@@ -125,7 +127,14 @@ def test_export_is_an_audited_attachment(client_for: Callable[[str], TestClient]
     assert [(e["actor"], e["target_id"]) for e in log["items"]] == [("admin", str(ming))]
 
 
-def test_erase_over_http(client_for: Callable[[str], TestClient], ming: int) -> None:
+def test_erase_over_http(client_for: Callable[[str], TestClient], ming: int,
+                         app_context: AppContext) -> None:
+    # The identity matcher keeps comparable records (names, phones) beside its model.
+    cache = cache_for(app_context.settings.home)
+    with app_context.sessions() as session:
+        identities = list(session.scalars(select(SourceIdentity.id)))
+    cache.save(pa.table({"unique_id": pa.array(identities, pa.int64()),
+                         "name": [f"n{i}" for i in identities]}), expected="f", watermark=None)
     admin = client_for("admin")
     missing = admin.post(f"/api/v1/customers/{ming}/erase", json={})
     assert missing.status_code == 422 and missing.headers["content-type"] == PROBLEM
@@ -135,6 +144,12 @@ def test_erase_over_http(client_for: Callable[[str], TestClient], ming: int) -> 
     done = admin.post(f"/api/v1/customers/{ming}/erase", json={"reason": "DSR-7 by e-mail"})
     assert done.status_code == 200, done.text
     assert done.json()["erased"] is True and done.json()["identities"] == 1
+    kept = cache.load("f")
+    assert kept is not None
+    with app_context.sessions() as session:
+        erased = set(session.scalars(select(SourceIdentity.id).where(
+            SourceIdentity.customer_id == ming)))
+    assert erased and set(kept.table.column("unique_id").to_pylist()) == set(identities) - erased
     again = admin.post(f"/api/v1/customers/{ming}/erase", json={"reason": "DSR-7 again"})
     assert again.status_code == 200
     assert again.json()["erased"] is False

@@ -392,17 +392,31 @@ app.add_typer(identity_app, name="identity")
 @identity_app.command("resolve")
 def identity_resolve(
     retrain: Annotated[bool, typer.Option(help="train the match model again first")] = False,
+    spark: Annotated[str | None, typer.Option(
+        metavar="MASTER",
+        help="score probable matches on Spark (local[*], spark://host:7077…) instead of "
+             "DuckDB, with the same model; needs pyspark")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Resolve every record (imports resolve what they bring by themselves)."""
+    from shopcrm.identity.resolve import ResolutionSettings
     from shopcrm.identity.service import resolve_everything
 
     context = _context()
+    session = None
     try:
+        settings = None
+        if spark:
+            from shopcrm.identity.matching import spark_session
+
+            session = spark_session(spark, scratch=context.settings.staging_dir / "spark")
+            settings = ResolutionSettings(spark=session)
         with _spinner("identity") as progress:
             progress.add_task("resolving identities", total=None)
-            result = resolve_everything(context, retrain=retrain)
+            result = resolve_everything(context, retrain=retrain, settings=settings)
     finally:
+        if session is not None:
+            session.stop()
         context.close()
     if as_json:
         console.print_json(json.dumps(result.as_dict()))

@@ -61,3 +61,7 @@ def prepare(identities: pa.Table) -> pa.Table:
         return table
     finally:
         con.close()
+
+
+FORM_SQL = _PREPARE + _STREET
+"""The definition of the comparable form (a cache of it is valid only for this text)."""

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -41,6 +42,7 @@ from sqlalchemy.orm import Session
 from shopcrm.accounts.audit import SYSTEM, Actor
 from shopcrm.customers.profile import PROFILE_FIELDS, SOURCE_TRUST
 from shopcrm.identity import followers, matching
+from shopcrm.identity.cache import ComparableCache, fingerprint
 from shopcrm.identity.models import (
     IdentityKey,
     IdentityLink,
@@ -80,6 +82,9 @@ class ResolutionSettings:
     retrain_growth: float = 2.0
     """Retrain (and resolve everything) once the shop has this many times the records the
     model was trained on."""
+    spark: Any = None
+    """A Spark session (``matching.spark_session``): probable matches are then scored on
+    Spark instead of DuckDB, with the same model — for shops too big for one machine."""
 
 
 @dataclass
@@ -112,15 +117,20 @@ class _Scope:
 
 
 def resolve_full(session: Session, *, now: datetime, actor: Actor = SYSTEM,
-                 retrain: bool = False,
-                 settings: ResolutionSettings | None = None) -> ResolutionResult:
-    """Resolve every record (training the match model first when asked or untrained)."""
+                 retrain: bool = False, settings: ResolutionSettings | None = None,
+                 cache: ComparableCache | None = None) -> ResolutionResult:
+    """Resolve every record (training the match model first when asked or untrained);
+    the comparable records are kept in ``cache`` for later incremental runs."""
     settings = settings or ResolutionSettings()
     started = time.perf_counter()
     result = ResolutionResult(mode="full")
     run = _start_run(session, "full", now)
+    watermark = _watermark(session)
     scope = _load_scope(session, None)
     records = prepare(_comparable(session, scope.identities, settings.policy))
+    if cache is not None:
+        with cache.locked():
+            cache.save(records, expected=_fingerprint(settings), watermark=watermark)
     model_row = _model(session)
     if (retrain or model_row is None) and records.num_rows >= settings.min_records_to_train:
         try:
@@ -131,7 +141,8 @@ def resolve_full(session: Session, *, now: datetime, actor: Actor = SYSTEM,
         except matching.TrainingError as exc:
             log.warning("%s; resolving with exact keys only", exc)
             result.note = str(exc)
-    pairs = (matching.predict(records, model_row.settings, threshold=settings.review_threshold)
+    pairs = (matching.predict(records, model_row.settings, threshold=settings.review_threshold,
+                              spark=settings.spark)
              if model_row is not None and records.num_rows > 1 else [])
     result.model_id = model_row.id if model_row else None
     session.execute(delete(IdentityLink).where(IdentityLink.kind == "probable"))
@@ -144,9 +155,11 @@ def resolve_full(session: Session, *, now: datetime, actor: Actor = SYSTEM,
 
 
 def resolve_incremental(session: Session, identity_ids: Iterable[int], *, now: datetime,
-                        actor: Actor = SYSTEM,
-                        settings: ResolutionSettings | None = None) -> ResolutionResult:
-    """Resolve what these (new or changed) records change, and nothing else."""
+                        actor: Actor = SYSTEM, settings: ResolutionSettings | None = None,
+                        cache: ComparableCache | None = None) -> ResolutionResult:
+    """Resolve what these (new or changed) records change, and nothing else. With a
+    ``cache`` of the comparable records, only the records it cannot vouch for are read
+    from the store."""
     settings = settings or ResolutionSettings()
     started = time.perf_counter()
     result = ResolutionResult(mode="incremental")
@@ -160,22 +173,22 @@ def resolve_incremental(session: Session, identity_ids: Iterable[int], *, now: d
         # A first model, or one trained on a much smaller shop: train on everything and
         # resolve everything once with it (records compared by the old model or by none
         # would differ from a full run); later runs stay incremental.
-        return resolve_full(session, now=now, actor=actor, settings=settings, retrain=True)
+        return resolve_full(session, now=now, actor=actor, settings=settings, retrain=True,
+                            cache=cache)
     run = _start_run(session, "incremental", now)
     shared = _shared_phones(session, settings.policy)
-    seeds = sorted(set(seeds) | _holders_of_newly_shared(session, seeds, shared))
-    _forget_probable_links(session, seeds)
     pairs: list[matching.ScoredPair] = []
     if model_row is not None:
-        everyone = _load_scope(session, None).identities
-        seed_set = set(seeds)
-        is_seed = pa.array([i in seed_set for i in everyone.column("id").to_pylist()])
-        comparable = _comparable(session, everyone, settings.policy, shared)
-        new = prepare(comparable.filter(is_seed))
-        old = prepare(comparable.filter(pa.compute.invert(is_seed)))
-        pairs = matching.predict_new(old, new, model_row.settings,
-                                     threshold=settings.review_threshold)
+        seed_set, everyone = _everyone_comparable(session, set(seeds), shared, settings, cache)
+        seeds = sorted(seed_set)
+        new = everyone.filter(pc.is_in(everyone.column("unique_id"),
+                                       pa.array(seeds, pa.int64())))
+        pairs = matching.predict_new(everyone, new, model_row.settings,
+                                     threshold=settings.review_threshold, spark=settings.spark)
         result.model_id = model_row.id
+    else:
+        seeds = sorted(set(seeds) | _holders_of_newly_shared(session, seeds, shared))
+    _forget_probable_links(session, seeds)
     wider = set(seeds) | _sharing_keys(session, seeds)
     wider |= {p.left for p in pairs} | {p.right for p in pairs}
     scope = _load_scope(session, _with_customers(session, wider))
@@ -274,19 +287,18 @@ def _key_edges(session: Session, ids: set[int], names: dict[int, str | None],
                policy: KeyPolicy, *, full: bool) -> tuple[list[Edge], list[tuple[str, str, int,
                                                                                 int]]]:
     keys = cast(Table, IdentityKey.__table__)
+    rows: Iterable[Any]
     if full:
         wanted = (select(keys.c.kind, keys.c.value).group_by(keys.c.kind, keys.c.value)
                   .having(func.count() > 1).subquery())
+        rows = session.execute(
+            select(keys.c.kind, keys.c.value, keys.c.identity_id, keys.c.name_seen)
+            .join(wanted, and_(wanted.c.kind == keys.c.kind, wanted.c.value == keys.c.value))
+            .order_by(keys.c.kind, keys.c.value, keys.c.identity_id))
     else:
         # Only the values the scope's records carry (the scope holds every record that
-        # shares one), found through a temporary table instead of scanning every key.
-        scope = _stage_ids(session, "stage_scope_ids", ids)
-        wanted = (select(keys.c.kind, keys.c.value).distinct()
-                  .join(scope, scope.c.id == keys.c.identity_id).subquery())
-    query = (select(keys.c.kind, keys.c.value, keys.c.identity_id, keys.c.name_seen)
-             .join(wanted, and_(wanted.c.kind == keys.c.kind,
-                                wanted.c.value == keys.c.value))
-             .order_by(keys.c.kind, keys.c.value, keys.c.identity_id))
+        # shares one), by indexed look-ups: a join lets SQLite scan every key twice.
+        rows = sorted(_key_holders(session, ids), key=lambda r: (r[0], r[1], r[2]))
     edges: list[Edge] = []
     shared: list[tuple[str, str, int, int]] = []
     group: list[KeyUse] = []
@@ -301,7 +313,7 @@ def _key_edges(session: Session, ids: set[int], names: dict[int, str | None],
         if decision.shared:
             shared.append((current[0], current[1], len(group), decision.names))
 
-    for kind, value, identity_id, name_seen in session.execute(query):
+    for kind, value, identity_id, name_seen in rows:
         if (kind, value) != current:
             close()
             current, group = (kind, value), []
@@ -309,17 +321,6 @@ def _key_edges(session: Session, ids: set[int], names: dict[int, str | None],
             group.append(KeyUse(identity_id, names.get(identity_id), name_seen))
     close()
     return edges, shared
-
-
-def _stage_ids(session: Session, name: str, ids: Iterable[int]) -> Table:
-    """A temporary one-column table of IDs (for joins instead of huge IN lists)."""
-    connection = session.connection()
-    table = Table(name, MetaData(), Column("id", BigInteger, primary_key=True),
-                  prefixes=["TEMPORARY"])
-    table.drop(connection, checkfirst=True)
-    table.create(connection)
-    bulk_insert(connection, name, ("id",), ((i,) for i in sorted(set(ids))))
-    return table
 
 
 def _record_shared(session: Session, shared: list[tuple[str, str, int, int]],
@@ -334,14 +335,17 @@ def _record_shared(session: Session, shared: list[tuple[str, str, int, int]],
     return len(shared)
 
 
-def _links(session: Session, ids: set[int]) -> list[IdentityLink]:
-    found: list[IdentityLink] = []
+def _links(session: Session, ids: set[int]) -> list[Any]:
+    """The links among these records (rows, not ORM objects: a scope holds thousands)."""
+    found: list[Any] = []
     ordered = sorted(ids)
+    columns = (IdentityLink.id, IdentityLink.identity_a, IdentityLink.identity_b,
+               IdentityLink.kind, IdentityLink.probability)
     for start in range(0, len(ordered), 500):
         chunk = ordered[start:start + 500]
         # Two indexed look-ups; an OR of both would scan the table on SQLite.
-        found += session.scalars(select(IdentityLink).where(IdentityLink.identity_a.in_(chunk)))
-        found += session.scalars(select(IdentityLink).where(IdentityLink.identity_b.in_(chunk)))
+        found += session.execute(select(*columns).where(IdentityLink.identity_a.in_(chunk)))
+        found += session.execute(select(*columns).where(IdentityLink.identity_b.in_(chunk)))
     unique = {link.id: link for link in found}
     return [unique[k] for k in sorted(unique)
             if unique[k].identity_a in ids and unique[k].identity_b in ids]
@@ -564,13 +568,97 @@ def _load_scope(session: Session, ids: set[int] | None) -> _Scope:
 
 
 def _shared_phones(session: Session, policy: KeyPolicy) -> set[str]:
+    # count(*) = count of distinct identities (a record holds a value once: unique key),
+    # and the (kind, value) index covers it.
     shared = set(session.scalars(
         select(IdentityKey.value).where(IdentityKey.kind == "phone")
         .group_by(IdentityKey.value)
-        .having(func.count(IdentityKey.identity_id.distinct()) > policy.max_identities)))
+        .having(func.count() > policy.max_identities)))
     shared |= set(session.scalars(select(SharedIdentifier.value)
                                   .where(SharedIdentifier.kind == "phone")))
     return shared
+
+
+def _fingerprint(settings: ResolutionSettings) -> str:
+    return fingerprint(max_identities=settings.policy.max_identities)
+
+
+def _watermark(session: Session) -> datetime | None:
+    return session.scalar(select(func.max(SourceIdentity.updated_at)))
+
+
+def _everyone_comparable(session: Session, seeds: set[int], shared: set[str],
+                         settings: ResolutionSettings, cache: ComparableCache | None,
+                         ) -> tuple[set[int], pa.Table]:
+    """The comparable form of every record, and the seeds widened by the records whose
+    form a newly shared phone changed (they are compared again).
+
+    From the cache when it is valid: only the seeds, records changed since it was written
+    and records it lacks are read from the store. Otherwise every record is read (and
+    the cache rebuilt)."""
+    if cache is None:
+        seeds |= _holders_of_newly_shared(session, sorted(seeds), shared)
+        return seeds, _read_comparable(session, None, settings.policy, shared)
+    expected = _fingerprint(settings)
+    with cache.locked():
+        cached = cache.load(expected)
+        if cached is None:
+            watermark = _watermark(session)
+            seeds |= _holders_of_newly_shared(session, sorted(seeds), shared)
+            everyone = _read_comparable(session, None, settings.policy, shared)
+        else:
+            table = cached.table
+            cached_ids = table.column("unique_id")
+            # A cached form never holds a phone that was shared when it was written.
+            now_shared = table.filter(pc.is_in(table.column("phone"),
+                                               pa.array(sorted(shared), pa.string())))
+            seeds |= set(now_shared.column("unique_id").to_pylist())
+            changed, watermark = _changed_since(session, cached.watermark)
+            stale = seeds | changed
+            stale_ids = pa.array(sorted(stale), pa.int64())
+            kept = table.filter(pc.invert(pc.is_in(cached_ids, stale_ids)))
+            fresh = _read_comparable(session, stale, settings.policy, shared)
+            everyone = pa.concat_tables([kept, fresh.cast(kept.schema)])
+            everyone = _complete(session, everyone, settings.policy, shared)
+        cache.save(everyone, expected=expected, watermark=watermark)
+    return seeds, everyone
+
+
+def _read_comparable(session: Session, ids: set[int] | None, policy: KeyPolicy,
+                     shared: set[str]) -> pa.Table:
+    return prepare(_comparable(session, _load_scope(session, ids).identities, policy, shared))
+
+
+def _changed_since(session: Session, watermark: datetime | None
+                   ) -> tuple[set[int], datetime | None]:
+    """Records updated after the watermark, and the new watermark (one scan: the newest
+    of their times, or the old watermark when none changed)."""
+    query = select(SourceIdentity.id, SourceIdentity.updated_at)
+    if watermark is not None:
+        query = query.where(SourceIdentity.updated_at > watermark)
+    rows = session.execute(query).all()
+    times = [t for _, t in rows if t is not None]
+    return {i for i, _ in rows}, max([*times, *([watermark] if watermark else [])],
+                                     default=None)
+
+
+def _complete(session: Session, table: pa.Table, policy: KeyPolicy,
+              shared: set[str]) -> pa.Table:
+    """The table with rows for records it lacks (a run whose changes were rolled back)
+    and without rows of records the store no longer has."""
+    count = session.scalar(select(func.count(SourceIdentity.id))) or 0
+    if count == table.num_rows:
+        return table
+    have = set(table.column("unique_id").to_pylist())
+    stored = set(session.scalars(select(SourceIdentity.id)))
+    extra = pa.array(sorted(have - stored), pa.int64())
+    if len(extra):
+        table = table.filter(pc.invert(pc.is_in(table.column("unique_id"), extra)))
+    missing = stored - have
+    if not missing:
+        return table
+    fresh = _read_comparable(session, missing, policy, shared)
+    return pa.concat_tables([table, fresh.cast(table.schema)])
 
 
 def _holders_of_newly_shared(session: Session, seeds: Sequence[int],
@@ -627,21 +715,29 @@ def _comparable(session: Session, table: pa.Table, policy: KeyPolicy,
 
 
 def _sharing_keys(session: Session, seeds: Iterable[int]) -> set[int]:
-    """Records sharing any key value with the seeds: the seeds' values first (by the
-    identity index), then every record holding them (by the value index) — a self-join
-    would let SQLite scan the whole key table."""
-    ordered = sorted(set(seeds))
+    """Records sharing any key value with the seeds."""
+    return {row[2] for row in _key_holders(session, seeds)}
+
+
+def _key_holders(session: Session, ids: Iterable[int]) -> list[Any]:
+    """(kind, value, identity_id, name_seen) of every key holding a value these records
+    carry: their values first (by the identity index), then every holder (by the value
+    index) — a self-join would let SQLite scan the whole key table."""
+    ordered = sorted(set(ids))
     values: dict[str, set[str]] = defaultdict(set)
     for start in range(0, len(ordered), 500):
         for kind, value in session.execute(select(IdentityKey.kind, IdentityKey.value).where(
                 IdentityKey.identity_id.in_(ordered[start:start + 500]))):
             values[kind].add(value)
-    found: set[int] = set()
+    found: list[Any] = []
     for kind, wanted in values.items():
         listed = sorted(wanted)
         for start in range(0, len(listed), 500):
-            found.update(session.scalars(select(IdentityKey.identity_id).where(
-                IdentityKey.kind == kind, IdentityKey.value.in_(listed[start:start + 500]))))
+            found += session.execute(
+                select(IdentityKey.kind, IdentityKey.value, IdentityKey.identity_id,
+                       IdentityKey.name_seen)
+                .where(IdentityKey.kind == kind,
+                       IdentityKey.value.in_(listed[start:start + 500]))).all()
     return found
 
 

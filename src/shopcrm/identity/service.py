@@ -10,6 +10,7 @@ import logging
 
 from shopcrm.accounts.audit import SYSTEM, Actor
 from shopcrm.context import AppContext
+from shopcrm.identity.cache import cache_for
 from shopcrm.identity.resolve import (
     ResolutionResult,
     ResolutionSettings,
@@ -25,7 +26,7 @@ def resolve_everything(context: AppContext, *, retrain: bool = False, actor: Act
                        settings: ResolutionSettings | None = None) -> ResolutionResult:
     with context.sessions.begin() as session:
         return resolve_full(session, now=context.clock.now(), actor=actor, retrain=retrain,
-                            settings=settings)
+                            settings=settings, cache=cache_for(context.settings.home))
 
 
 def resolve_after_import(context: AppContext, report: ImportReport) -> None:
@@ -35,7 +36,8 @@ def resolve_after_import(context: AppContext, report: ImportReport) -> None:
     try:
         with context.sessions.begin() as session:
             result = resolve_incremental(session, report.touched_identities,
-                                         now=context.clock.now())
+                                         now=context.clock.now(),
+                                         cache=cache_for(context.settings.home))
         report.resolution = result.as_dict()
     except Exception as exc:  # the import itself stands; resolution can be re-run
         log.exception("identity resolution after batch %s failed", report.batch_id)

@@ -58,6 +58,9 @@ class ErasureResult:
     identities: int = 0
     consents_withdrawn: int = 0
     erased_at: datetime | None = None
+    identity_ids: tuple[int, ...] = ()
+    """The erased source identities (the caller drops them from derived files such as
+    the identity matcher's cache)."""
 
 
 def erase_customer(
@@ -91,7 +94,7 @@ def erase_customer(
                           "consents_withdrawn": withdrawn, "tickets": tickets})
     return ErasureResult(
         customer_id=customer_id, erased=True, identities=len(identity_ids),
-        consents_withdrawn=withdrawn, erased_at=now,
+        consents_withdrawn=withdrawn, erased_at=now, identity_ids=tuple(identity_ids),
         message=f"customer {customer_id} erased: {len(identity_ids)} source identities "
                 f"cleared, {withdrawn} consents withdrawn; orders and events are kept "
                 "under the pseudonymous customer ID")

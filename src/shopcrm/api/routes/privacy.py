@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shopcrm.accounts.permissions import Permission
 from shopcrm.accounts.service import Principal
 from shopcrm.api.deps import ContextDep, SessionDep, client_actor, require
+from shopcrm.identity.cache import cache_for
 from shopcrm.privacy import CustomerNotFound, PrivacyError
 from shopcrm.privacy.consents import consent_history, current_consent_rows, record_consent
 from shopcrm.privacy.erasure import MAX_REASON, erase_customer
@@ -151,6 +152,8 @@ def erase(customer_id: CustomerId, body: ErasureRequest, request: Request, conte
                                     now=context.clock.now())
         except PrivacyError as exc:
             raise _problem(exc) from exc
+    # The matcher's cache of comparable records holds names, phones and addresses too.
+    cache_for(context.settings.home).forget(result.identity_ids)
     return ErasurePublic(customer_id=result.customer_id, erased=result.erased,
                          message=result.message, identities=result.identities,
                          consents_withdrawn=result.consents_withdrawn,
