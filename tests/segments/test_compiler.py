@@ -128,6 +128,7 @@ def beh(of: str, **kw: Any) -> dict[str, Any]:
     (feat("stage", "not_in", ["active", "churned"]), [4, 5, 6]),
     (feat("stage", "contains", "ctiv"), [1, 2]),
     (feat("stage", "starts_with", "pro"), [4, 5, 6]),
+    (feat("stage", "contains_any", ["urn", "xyz", "ctiv"]), [1, 2, 3]),
     (feat("promo_share", "gt", 0.3), [1]),
     (feat("last_purchase_day", "within_days", 20), [1, 2]),
     (feat("last_purchase_day", "within_days", 19), [1]),
@@ -265,6 +266,7 @@ def test_injection_strings_are_only_values(facts: Facts, value: str) -> None:
     for rule in (feat("stage", "eq", value), feat("stage", "contains", value),
                  feat("stage", "in", [value, "nothing"]),
                  feat("stage", "starts_with", value),
+                 feat("stage", "contains_any", [value, "zzz"]),
                  beh("items", where=[{"field": "category", "op": "eq", "value": value}]),
                  beh("events", where=[{"field": "sku", "op": "contains", "value": value}]),
                  beh("purchases", where=[{"field": "promo_type", "op": "in", "value": [value]}])):

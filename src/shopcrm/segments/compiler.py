@@ -341,7 +341,7 @@ def _number(kind: FieldType, value: Any) -> Any:
 
 
 def _numeric_holds(op: Op, value: Any, x: Decimal) -> bool:
-    if op in (Op.IS_NULL, Op.NOT_NULL, Op.IN, Op.NOT_IN, Op.TOP, Op.BOTTOM):
+    if op in (Op.IS_NULL, Op.NOT_NULL, Op.IN, Op.NOT_IN, Op.TOP, Op.BOTTOM, Op.CONTAINS_ANY):
         return False
     return _holds(op, value, x)
 
@@ -397,6 +397,10 @@ def condition(column: Any, kind: FieldType, op: Op, value: Any, *, today: date,
             test = column.notin(list(value))
         elif op is Op.CONTAINS:
             test = column.contains(value)
+        elif op is Op.CONTAINS_ANY:
+            test = column.contains(value[0])
+            for piece in value[1:]:
+                test = test | column.contains(piece)
         elif op is Op.NOT_CONTAINS:
             test = ~column.contains(value)
         elif op is Op.STARTS_WITH:

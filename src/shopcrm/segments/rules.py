@@ -85,6 +85,8 @@ class Op(StrEnum):
     IN = "in"
     NOT_IN = "not_in"
     CONTAINS = "contains"
+    CONTAINS_ANY = "contains_any"
+    """Text: contains at least one of a list of pieces (``["聚划算", "秒杀"]``)."""
     NOT_CONTAINS = "not_contains"
     STARTS_WITH = "starts_with"
     IS_NULL = "is_null"
@@ -102,8 +104,8 @@ COMPARISONS = (Op.EQ, Op.NE, Op.GT, Op.GTE, Op.LT, Op.LTE)
 OPS_BY_TYPE: dict[FieldType, tuple[Op, ...]] = {
     FieldType.INTEGER: (*COMPARISONS, Op.BETWEEN, Op.IN, Op.NOT_IN, Op.IS_NULL, Op.NOT_NULL,
                         Op.TOP, Op.BOTTOM),
-    FieldType.STRING: (Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.CONTAINS, Op.NOT_CONTAINS,
-                       Op.STARTS_WITH, Op.IS_NULL, Op.NOT_NULL),
+    FieldType.STRING: (Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.CONTAINS, Op.CONTAINS_ANY,
+                       Op.NOT_CONTAINS, Op.STARTS_WITH, Op.IS_NULL, Op.NOT_NULL),
     FieldType.DATE: (*COMPARISONS, Op.BETWEEN, Op.WITHIN_DAYS, Op.OLDER_THAN_DAYS,
                      Op.IS_NULL, Op.NOT_NULL),
 }
@@ -484,7 +486,7 @@ def value_problems(kind: FieldType, op: Op, value: Value, path: str, *,
             return bad
         low, high = (_ordered(kind, v) for v in value)
         return [] if low <= high else [Problem(at, "low is greater than high")]
-    if op in (Op.IN, Op.NOT_IN):
+    if op in (Op.IN, Op.NOT_IN, Op.CONTAINS_ANY):
         if not (isinstance(value, list) and value):
             return [Problem(at, f"{op.value} takes a non-empty list")]
         return [p for i, v in enumerate(value) for p in _scalar(kind, v, f"{at}[{i}]", name)]
@@ -554,7 +556,8 @@ def _behaviour(node: Behaviour, path: str, today: date | None) -> list[Problem]:
                                     f"{node.of}: {', '.join(fields)}"))
             return problems
         kind = fields[node.field]
-    if node.op in (Op.TOP, Op.BOTTOM, Op.IS_NULL, Op.NOT_NULL, Op.IN, Op.NOT_IN):
+    if node.op in (Op.TOP, Op.BOTTOM, Op.IS_NULL, Op.NOT_NULL, Op.IN, Op.NOT_IN,
+                   Op.CONTAINS_ANY):
         problems.append(Problem(f"{path}.op", f"{node.op.value!r} does not apply to an "
                                 "aggregate; compare with eq, ne, gt, gte, lt, lte or between"))
         return problems

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shopcrm.identity.models
 import shopcrm.loyalty.models
+import shopcrm.segments.library_models  # segments, snapshots, tags, tag memberships
 import shopcrm.segments.models  # noqa: F401  (registers lifecycle_transitions)
 from shopcrm.store.models import Base
 
