@@ -33,6 +33,7 @@ from shopcrm.api.routes import (
     loyalty,
     privacy,
     segment_analytics,
+    segments,
 )
 from shopcrm.context import AppContext, build_context
 from shopcrm.web import identity_pages
@@ -67,7 +68,8 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (health.router, accounts.router, customers.router, analytics.router,
                    imports.router, privacy.router, identity.router, segment_analytics.router,
-                   loyalty.router, web_routes.router, identity_pages.router):
+                   loyalty.router, segments.router, web_routes.router,
+                   identity_pages.router):
         app.include_router(router)
     _docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

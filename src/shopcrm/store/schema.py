@@ -10,7 +10,8 @@ from __future__ import annotations
 import shopcrm.identity.models
 import shopcrm.loyalty.models
 import shopcrm.segments.library_models  # segments, snapshots, tags, tag memberships
-import shopcrm.segments.models  # noqa: F401  (registers lifecycle_transitions)
+import shopcrm.segments.models  # registers lifecycle_transitions
+import shopcrm.segments.tag_hooks  # noqa: F401  (tags follow merges, show on profiles)
 from shopcrm.store.models import Base
 
 __all__ = ["Base"]
