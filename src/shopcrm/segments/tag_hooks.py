@@ -63,16 +63,16 @@ def follow_moves(session: Session, moves: list[CustomerMove], now: datetime,
                         since=now, until=None, opened_by=mark, closed_by=None))
         else:
             undo = f"unmerge:{move.merge_id}"
-            mark = _merge_mark(session, move)
-            if mark is None:
+            undone = _merge_mark(session, move)
+            if undone is None:
                 continue
             session.execute(update(TagMembership).where(
                 TagMembership.customer_id == move.survivor_id, TagMembership.until.is_(None),
-                TagMembership.opened_by == mark).values(until=now, closed_by=undo))
+                TagMembership.opened_by == undone).values(until=now, closed_by=undo))
             current = {m.tag_id for m in _open(session, move.merged_id)}
             for stay in session.scalars(select(TagMembership).where(
                     TagMembership.customer_id == move.merged_id,
-                    TagMembership.closed_by == mark)):
+                    TagMembership.closed_by == undone)):
                 if stay.tag_id not in current:
                     current.add(stay.tag_id)
                     session.add(TagMembership(
