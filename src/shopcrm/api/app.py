@@ -34,6 +34,7 @@ from shopcrm.api.routes import (
     privacy,
     segment_analytics,
     segments,
+    tags,
 )
 from shopcrm.context import AppContext, build_context
 from shopcrm.web import identity_pages
@@ -68,7 +69,7 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (health.router, accounts.router, customers.router, analytics.router,
                    imports.router, privacy.router, identity.router, segment_analytics.router,
-                   loyalty.router, segments.router, web_routes.router,
+                   loyalty.router, segments.router, tags.router, web_routes.router,
                    identity_pages.router):
         app.include_router(router)
     _docs(app)
