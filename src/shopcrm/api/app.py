@@ -37,7 +37,7 @@ from shopcrm.api.routes import (
     tags,
 )
 from shopcrm.context import AppContext, build_context
-from shopcrm.web import identity_pages
+from shopcrm.web import identity_pages, segment_pages
 from shopcrm.web import routes as web_routes
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -70,7 +70,7 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     for router in (health.router, accounts.router, customers.router, analytics.router,
                    imports.router, privacy.router, identity.router, segment_analytics.router,
                    loyalty.router, segments.router, tags.router, web_routes.router,
-                   identity_pages.router):
+                   identity_pages.router, segment_pages.router):
         app.include_router(router)
     _docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

@@ -84,12 +84,13 @@ def follow_moves(session: Session, moves: list[CustomerMove], now: datetime,
 def profile_tags(session: Session, customer_id: int) -> list[dict[str, Any]]:
     """The profile's ``tags`` slot: current tags with when and how each began."""
     rows = session.execute(
-        select(Tag.key, Tag.name, Tag.category, TagMembership.source, TagMembership.since)
+        select(Tag.key, Tag.name, Tag.category, Tag.seeded, TagMembership.source,
+               TagMembership.since)
         .join(Tag, Tag.id == TagMembership.tag_id)
         .where(TagMembership.customer_id == customer_id, TagMembership.until.is_(None))
         .order_by(Tag.category, Tag.name))
-    return [{"key": k, "name": n, "category": c, "source": s, "since": since}
-            for k, n, c, s, since in rows]
+    return [{"key": k, "name": n, "category": c, "seeded": seeded, "source": s, "since": since}
+            for k, n, c, seeded, s, since in rows]
 
 
 followers.register(follow_moves)

@@ -47,13 +47,13 @@ _CAMPAIGN_RULE = {"kind": "behaviour", "of": "purchases", "window": {"days": 365
 
 SEED_TAGS: list[dict[str, Any]] = [
     {"key": "new_arrival_buyer", "name": "New-arrival buyer", "category": "behavioural",
-     "description": "Buys new products: at least 30 % of order lines within the new-arrival "
-                    "days of the product's launch.",
+     "description": "Buys new products: at least three in ten order lines within the "
+                    "new-arrival days of the product's launch.",
      "rule": {"kind": "and", "children": [_feature("frequency", "gte", 1),
                                           _feature("new_arrival_share", "gte", 0.3)]}},
     {"key": "price_sensitive", "name": "Price-sensitive buyer", "category": "behavioural",
      "description": "Flash-sale / 聚划算 buyer in the last year, or a repeat buyer paying on "
-                    "average at most 75 % of list price.",
+                    "average at most three quarters of list price.",
      "rule": {"kind": "or", "children": [
          {"kind": "behaviour", "of": "purchases", "window": {"days": 365},
           "where": [{"field": "promo_type", "op": "contains_any", "value": _FLASH_MARKS}],
@@ -65,7 +65,7 @@ SEED_TAGS: list[dict[str, Any]] = [
                     "last year.",
      "rule": _CAMPAIGN_RULE},
     {"key": "high_end", "name": "High-end buyer", "category": "behavioural",
-     "description": "Campaign buyer whose average unit price is in the shop's top 25 %.",
+     "description": "Campaign buyer whose average unit price is in the shop's top quarter.",
      "rule": {"kind": "and", "children": [{"kind": "tag", "tag": "campaign_buyer"},
                                           _feature("avg_unit_price", "top", 0.25)]}},
     {"key": "weekly_buyer", "name": "Weekly buyer", "category": "dynamic",
