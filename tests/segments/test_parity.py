@@ -170,7 +170,8 @@ def test_segment_rules_same_on_both_engines(spark_session: tuple[Any, Path]) -> 
           "op": "gte", "value": 2}, [1, 2]),
         ({"kind": "not", "child": {"kind": "or", "children": [
             {"kind": "tag", "tag": "vip"},
-            {"kind": "loyalty", "field": "points", "op": "lt", "value": 100}]}}, [1]),
+            {"kind": "loyalty", "field": "points", "op": "gt", "value": 100}]}}, [2, 4, 5, 6]),
+        ({"kind": "loyalty", "field": "points", "op": "lt", "value": 100}, [2, 3, 4, 5, 6]),
         ({"kind": "and", "children": [{"kind": "segment", "segment": 1},
                                       {"kind": "attribute", "field": "province", "op": "eq",
                                        "value": "浙江省"}]}, [1]),

@@ -240,18 +240,16 @@ class _Compiler:
     # --- behaviour -------------------------------------------------------------------
 
     def rows(self, node: Behaviour) -> ir.Table:
-        """The fact rows a behaviour node aggregates: customer_id, day and its fields."""
+        """The fact rows a behaviour node aggregates: customer_id, day and its fields.
+
+        Every condition goes into one filter (Ibis compiles a chain of filters into
+        nested selects and then merges them again — a cost paid on every estimate)."""
         facts = self.s.facts
         moment = ibis.literal(self.s.as_of, type=dt.Timestamp(timezone="UTC"))
-        orders = facts.orders.filter(facts.orders.customer_id.notnull(),
-                                     facts.orders.created_at < moment)
-        if node.of == "events":
-            ev = facts.events
-            rows = ev.filter(ev.customer_id.notnull(), ev.occurred_at < moment)
-            if node.event_type is not None:
-                rows = rows.filter(rows.event_type == node.event_type)
-        elif node.of == "items":
-            bought = orders.filter(orders.status.isin(PURCHASE_STATUSES)).select(
+        if node.of == "items":
+            o = facts.orders
+            bought = o.filter(o.customer_id.notnull(), o.created_at < moment,
+                              o.status.isin(PURCHASE_STATUSES)).select(
                 "source", "order_id", "customer_id", "day")
             lines = facts.order_items.select(
                 "source", "order_id", "sku", "product_id", "title", "quantity", "unit_price",
@@ -259,16 +257,25 @@ class _Compiler:
             rows = lines.join(bought, ["source", "order_id"])
             catalogue = facts.products.select("sku", "category", "brand")
             rows = rows.left_join(catalogue, rows.sku == catalogue.sku).drop("sku_right")
+            wanted: list[ir.BooleanValue] = []
+        elif node.of == "events":
+            rows = facts.events
+            wanted = [rows.customer_id.notnull(), rows.occurred_at < moment]
+            if node.event_type is not None:
+                wanted.append(rows.event_type == node.event_type)
         else:
-            rows = orders
+            rows = facts.orders
+            wanted = [rows.customer_id.notnull(), rows.created_at < moment]
             if node.of == "purchases":
-                rows = rows.filter(rows.status.isin(PURCHASE_STATUSES))
-            rows = rows.mutate(net=rows.paid_amount.fill_null(0) - rows.refund_amount.fill_null(0))
+                wanted.append(rows.status.isin(PURCHASE_STATUSES))
         if node.window is not None:
-            rows = rows.filter(*self.window(rows, node.window))
+            wanted += self.window(rows, node.window)
         fields = FILTER_FIELDS[node.of]
-        for flt in node.where:
-            rows = rows.filter(self.filter_condition(rows, flt, fields[flt.field]))
+        wanted += [self.filter_condition(rows, flt, fields[flt.field]) for flt in node.where]
+        if wanted:
+            rows = rows.filter(*wanted)
+        if node.field == "net":
+            rows = rows.mutate(net=rows.paid_amount.fill_null(0) - rows.refund_amount.fill_null(0))
         return rows
 
     def window(self, rows: ir.Table, window: Window) -> list[ir.BooleanValue]:
