@@ -54,7 +54,8 @@ MAX_WINDOW_DAYS = 3650
 """Ten years: a longer window is a typo, not a question."""
 ROOT = "rule"
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+"""Control characters and lone surrogates (not text any engine can hold)."""
 
 
 class FieldType(StrEnum):
@@ -340,14 +341,23 @@ def parse_rule(data: Any, *, root: str = ROOT) -> Rule:
     try:
         rule: Rule = RULE.validate_python(data)
     except ValidationError as exc:
-        problems = []
+        problems: list[Problem] = []
         for err in exc.errors():
+            loc = tuple(err.get("loc", ()))
             message = str(err.get("msg", "invalid"))
             if err.get("type") == "union_tag_invalid":
                 message = f"unknown kind: use one of {', '.join(KINDS)}"
             elif err.get("type") == "extra_forbidden":
                 message = "unknown field"
-            problems.append(Problem(json_path(tuple(err.get("loc", ())), root), message))
+            elif "value" in loc and loc.index("value") < len(loc) - 1 and \
+                    not str(message).startswith("Value error"):
+                # one problem for the value, not one per member of its type union
+                loc = loc[:loc.index("value") + 1]
+                message = (f"a number, a text (at most {MAX_TEXT} characters) or a list of "
+                           "them")
+            problem = Problem(json_path(loc, root), message)
+            if problem not in problems:
+                problems.append(problem)
         raise RuleError(problems) from None
     _check_size(rule, root)
     return rule

@@ -52,6 +52,11 @@
     }
     this.state = start;
     this.render();
+    var form = this.form;
+    /* the first count, once HTMX listens (its listeners are set up on the same event) */
+    window.setTimeout(function () {
+      form.dispatchEvent(new CustomEvent("rule-changed", { bubbles: true }));
+    }, 0);
   }
 
   Builder.prototype.label = function (key) { return this.L[key] || key; };
