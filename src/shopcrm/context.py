@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+import shopcrm.store.schema  # noqa: F401  (every capability's models and hooks registered)
 from shopcrm.clock import Clock, SystemClock
 from shopcrm.identity.customer_map import customer_map
 from shopcrm.settings import Settings

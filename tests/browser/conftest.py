@@ -75,6 +75,9 @@ def _prepare_shop(home: Path) -> None:
     try:
         import_file(context, "taobao-orders", FIXTURES / "taobao_orders_gbk.csv")
         import_file(context, "shopify-customers", FIXTURES / "shopify_customers.csv")
+        from shopcrm.segments.service import compute_features
+
+        compute_features(context)  # features and tags, for the segment builder
         with context.sessions.begin() as session:
             for username in ("admin", "agent"):
                 create_user(session, username=username, password=PASSWORD, role=username,

@@ -168,3 +168,36 @@ def test_settings_users_and_audit_log(visit: Callable[..., Visit]) -> None:
     agent.tolerate = ("status of 403", "status of 404", "HTTP 403")
     response = agent.go("/settings")
     assert response.status == 403
+
+
+def test_segment_builder_live_count(visit: Callable[..., Visit]) -> None:
+    """Add a condition, set it, negate it: the count follows over HTMX each time, and the
+    problems the server finds are marked on the condition."""
+    v = visit(locale="en")
+    v.sign_in("admin")
+    v.go("/segments/new")
+    estimate = v.page.locator("#estimate")
+    expect(estimate).to_contain_text("rule.children")  # an empty group is not a rule
+    v.page.click("text=+ Condition")
+    condition = v.page.locator(".rule-cond").first
+    expect(condition).to_have_class(re.compile("invalid"))  # no value yet
+    condition.locator("select").nth(1).select_option("frequency")
+    condition = v.page.locator(".rule-cond").first
+    condition.locator("select").nth(2).select_option("gte")
+    value = v.page.locator(".rule-cond input").first
+    value.fill("1")
+    value.press("Tab")
+    expect(estimate.locator(".estimate b")).to_have_text(re.compile(r"^\d+$"))
+    buyers = int(estimate.locator(".estimate b").inner_text())
+    universe = int(re.search(r"of ([\d,]+)", estimate.inner_text()).group(1)  # type: ignore[union-attr]
+                   .replace(",", ""))
+    assert 0 < buyers <= universe
+    expect(v.page.locator(".rule-cond.invalid")).to_have_count(0)
+    v.page.locator(".rule-not input").first.check()
+    expect(estimate.locator(".estimate b")).to_have_text(str(universe - buyers))
+    v.page.fill("input[name=name]", "not buyers")
+    v.shot("segment-builder-en")
+    with v.page.expect_navigation():
+        v.page.click("text=Save segment")
+    assert re.search(r"/segments/\d+$", v.page.url)
+    expect(v.page.locator("#segment-size")).to_have_text(str(universe - buyers))

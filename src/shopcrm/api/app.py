@@ -33,10 +33,12 @@ from shopcrm.api.routes import (
     loyalty,
     privacy,
     segment_analytics,
+    segments,
+    tags,
     tickets,
 )
 from shopcrm.context import AppContext, build_context
-from shopcrm.web import identity_pages, ticket_pages
+from shopcrm.web import identity_pages, segment_pages, ticket_pages
 from shopcrm.web import routes as web_routes
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -68,7 +70,8 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (health.router, accounts.router, customers.router, analytics.router,
                    imports.router, privacy.router, identity.router, segment_analytics.router,
-                   loyalty.router, tickets.router, web_routes.router, identity_pages.router,
+                   loyalty.router, segments.router, tags.router, tickets.router,
+                   web_routes.router, identity_pages.router, segment_pages.router,
                    ticket_pages.router):
         app.include_router(router)
     _docs(app)

@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from shopcrm.cli.loyalty import app as loyalty_app
+from shopcrm.cli.segments import segment_app, tag_app
 from shopcrm.context import AppContext, build_context
 from shopcrm.settings import Settings
 
@@ -36,6 +37,8 @@ app.add_typer(db_app, name="db")
 user_app = typer.Typer(help="Users and API keys.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(loyalty_app, name="loyalty")
+app.add_typer(segment_app, name="segment")
+app.add_typer(tag_app, name="tag")
 console = Console()
 
 
@@ -258,14 +261,15 @@ def compute(
             "customers": result.customers, "buyers": result.buyers,
             "transitions": result.transitions, "seconds": round(result.seconds, 3),
             "stages": result.stages, "tiers": result.tiers, "rfm_cn": result.rfm_cn,
-            "rfm_en": result.rfm_en}, ensure_ascii=False))
+            "rfm_en": result.rfm_en, "tags": result.tags}, ensure_ascii=False))
         return
     console.print(
         f"run [bold]{result.run_id}[/] as of {result.as_of:%Y-%m-%d %H:%M} UTC: "
         f"{result.customers:,} customers, {result.buyers:,} buyers, "
         f"{result.transitions:,} lifecycle transitions, {result.seconds:.1f} s")
     for title, counts in (("lifecycle stage", result.stages), ("value tier", result.tiers),
-                          ("RFM (8 classes)", result.rfm_cn), ("RFM (segments)", result.rfm_en)):
+                          ("RFM (8 classes)", result.rfm_cn), ("RFM (segments)", result.rfm_en),
+                          ("tag", result.tags)):
         table = Table(title, "customers")
         for name, count in sorted(counts.items(), key=lambda kv: -kv[1]):
             table.add_row(name, f"{count:,}")

@@ -43,6 +43,9 @@ class ComputeResult:
     tiers: dict[str, int] = field(default_factory=dict)
     rfm_cn: dict[str, int] = field(default_factory=dict)
     rfm_en: dict[str, int] = field(default_factory=dict)
+    tags: dict[str, int] = field(default_factory=dict)
+    """Members per tag computed after the snapshot (tags scheduled ``on_compute`` or due
+    ``daily``); a tag that failed is left out (and logged)."""
 
 
 def feature_store(context: AppContext) -> FeatureStore:
@@ -90,11 +93,16 @@ def _compute(context: AppContext, store: FeatureStore, settings: SegmentSettings
             "buyers": buyers, "transitions": len(moves), "stages": stages, "tiers": tiers,
             "settings": settings.model_dump(mode="json")}
     store.write(run_id, data, meta)
+    say("computing tags")
+    from shopcrm.segments.tags import compute_tags
+
+    tags = {o.key: o.members for o in compute_tags(context, trigger="compute")
+            if o.error is None}
     return ComputeResult(
         run_id=run_id, as_of=as_of, customers=data.num_rows, buyers=buyers,
         transitions=len(moves), seconds=time.perf_counter() - started,
         stages=stages, tiers=tiers,
-        rfm_cn=_counts(data, "rfm_cn"), rfm_en=_counts(data, "rfm_en"))
+        rfm_cn=_counts(data, "rfm_cn"), rfm_en=_counts(data, "rfm_en"), tags=tags)
 
 
 def _memtable(data: pa.Table, columns: list[str]) -> ir.Table:

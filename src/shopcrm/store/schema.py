@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import shopcrm.identity.models
 import shopcrm.loyalty.models
-import shopcrm.segments.models
+import shopcrm.segments.library_models  # segments, snapshots, tags, tag memberships
+import shopcrm.segments.models  # registers lifecycle_transitions
+import shopcrm.segments.tag_hooks  # tags follow merges, show on profiles
 import shopcrm.tickets.models  # noqa: F401  (registers each capability's tables)
 from shopcrm.store.models import Base
 

@@ -154,6 +154,12 @@ class Warehouse:
         with self._lock:
             return expr.to_pyarrow()
 
+    def execute_here(self, expr: ir.Table | ir.Scalar | ir.Column) -> Any:
+        """Run an expression on this connection even when it reads only in-memory tables
+        (``execute`` would hand such an expression to Ibis' default backend)."""
+        with self._lock:
+            return self.con.to_pyarrow(expr)
+
     def all_versions(self, name: str) -> ir.Table:
         """Every version ever written (reads the files; for audits and tests)."""
         files = self.facts.committed_files(name)

@@ -114,6 +114,7 @@ def navigation(principal: Principal | None) -> list[tuple[str, str, str]]:
         items.append(("customers", "/customers", "Customers"))
     if principal.can(Permission.VIEW_ANALYTICS):
         items.append(("segments", "/segments", "Segments"))
+        items.append(("tags", "/tags", "Tags"))
         items.append(("loyalty", "/loyalty", "Loyalty"))
     if principal.can(Permission.HANDLE_TICKETS):
         items.append(("service", "/service", "Service"))
@@ -273,14 +274,16 @@ def rfm_chart(grid: list[Any]) -> dict[str, Any]:
 
 
 @router.get("/segments", response_class=HTMLResponse)
-def segments_page(request: Request, context: ContextDep,
+def segments_page(request: Request, context: ContextDep, session: SessionDep,
                   principal: Annotated[Principal, require(Permission.VIEW_ANALYTICS)]
                   ) -> HTMLResponse:
+    from shopcrm.segments.audience import list_segments, snapshot_counts
     from shopcrm.segments.queries import overview
 
     view = overview(context)
     return _render(request, context, "segments.html", principal=principal, view=view,
-                   charts=rfm_chart(view.grid) if view else None)
+                   charts=rfm_chart(view.grid) if view else None,
+                   saved=list_segments(session), snapshot_counts=snapshot_counts(session))
 
 
 @router.get("/customers", response_class=HTMLResponse)
