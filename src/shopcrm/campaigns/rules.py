@@ -77,6 +77,17 @@ def _thresholds(weights: Weights) -> tuple[tuple[str, ...], tuple[float, ...]]:
     return names, tuple(bounds)
 
 
+def bucket(salt: str, campaign_id: int | str, customer_id: int | str,
+           weights: Weights) -> str:
+    """A deterministic weighted choice for (campaign, customer) under its own ``salt``.
+
+    Different salts give independent draws: waves of a campaign (salt ``"wave"``) do not
+    line up with its variants (``"variant"``) or its holdout (``"holdout"``).
+    """
+    names, bounds = _thresholds(weights)
+    return names[bisect.bisect_right(bounds, _unit_hash(salt, campaign_id, customer_id))]
+
+
 def assign_variant(campaign_id: int | str, customer_id: int | str, weights: Weights) -> str:
     """The A/B/n variant for a customer, with probability proportional to its weight.
 
