@@ -10,8 +10,16 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.campaigns.conftest import (
+    MARKETER,
+    add_people,
+    counts,
+    dispatcher,
+    launch,
+    sink_channels,
+    sms_plan,
+)
 
-from conftest import MARKETER, add_people, counts, dispatcher, launch, sink_channels, sms_plan
 from shopcrm.campaigns import CampaignConflict, CampaignError, service
 from shopcrm.campaigns.config import CampaignSettings
 from shopcrm.campaigns.models import Campaign, Delivery

@@ -22,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from shopcrm.cli.campaigns import app as campaign_app
 from shopcrm.cli.loyalty import app as loyalty_app
 from shopcrm.context import AppContext, build_context
 from shopcrm.settings import Settings
@@ -36,6 +37,7 @@ app.add_typer(db_app, name="db")
 user_app = typer.Typer(help="Users and API keys.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(loyalty_app, name="loyalty")
+app.add_typer(campaign_app, name="campaign")
 console = Console()
 
 
