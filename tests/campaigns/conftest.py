@@ -132,3 +132,42 @@ def smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+_BATCH = iter(range(700_000, 800_000))
+
+
+def write_facts(context: AppContext, table_name: str, rows: list[dict[str, Any]]) -> None:
+    """Publish fact rows (one batch) the way an import does: Parquet files and a
+    manifest; columns not given are NULL, ``day`` defaults to the date of
+    ``created_at``."""
+    import duckdb
+    import pyarrow as pa
+
+    from shopcrm.warehouse.engine import arrow_schema
+    from shopcrm.warehouse.tables import FACT_TABLES
+
+    table = FACT_TABLES[table_name]
+    schema = arrow_schema(table)
+    batch_id = next(_BATCH)
+    filled = []
+    for row in rows:
+        row = dict(row)
+        if "day" in table.column_names and row.get("day") is None and row.get("created_at"):
+            row["day"] = row["created_at"].date()
+        row.setdefault("batch_id", batch_id)
+        row.setdefault("row_hash", str(hash(tuple(sorted(map(str, row.items()))))))
+        if "identity_id" in table.column_names:
+            row.setdefault("identity_id", row.get("customer_id"))
+        filled.append(row)
+    data = pa.table({f.name: [r.get(f.name) for r in filled] for f in schema}, schema=schema)
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    con.register("incoming", data)
+    context.facts.ensure()
+    with context.facts.writer_lock():
+        writer = context.facts.begin(batch_id)
+        writer.write(con, table, f"SELECT {', '.join(table.column_names)} FROM incoming")
+        writer.prepare()
+        writer.publish()
+    con.close()
