@@ -142,9 +142,10 @@ def _current_ids(session: Session, campaign_id: int) -> dict[int, int]:
     for start in merged:
         target = start
         for _ in range(8):
-            if target not in every:
+            following = every.get(target)
+            if following is None:
                 break
-            target = int(every[target])
+            target = int(following)
         result[int(start)] = target
     return result
 
