@@ -128,6 +128,8 @@ class CampaignSettings(_Model):
     """A claim older than this is taken as abandoned by a crashed dispatcher."""
     broker_url: str | None = None
     """``redis://…`` to dispatch on dramatiq worker processes; default in-process."""
+    broker_namespace: str = "shopcrm"
+    """Redis key prefix (several installations can share one Redis)."""
 
     # -- the rules' forms ------------------------------------------------------------
 
@@ -271,3 +273,22 @@ def channels_from_settings(config: CampaignSettings) -> ChannelSet:
 
         factories["email"] = make_email
     return ChannelSet(factories)
+
+
+_CACHE: dict[tuple[str, float], CampaignSettings] = {}
+
+
+def cached_settings(settings: Settings) -> CampaignSettings:
+    """:func:`load_settings`, read again only when the file changes (for the server)."""
+    path = config_path(settings)
+    try:
+        stamp = path.stat().st_mtime
+    except FileNotFoundError:
+        stamp = 0.0
+    key = (str(path), stamp)
+    found = _CACHE.get(key)
+    if found is None:
+        found = load_settings(settings)
+        _CACHE.clear()
+        _CACHE[key] = found
+    return found

@@ -115,6 +115,8 @@ def navigation(principal: Principal | None) -> list[tuple[str, str, str]]:
     if principal.can(Permission.VIEW_ANALYTICS):
         items.append(("segments", "/segments", "Segments"))
         items.append(("loyalty", "/loyalty", "Loyalty"))
+    if principal.can(Permission.MANAGE_CAMPAIGNS):
+        items.append(("campaigns", "/campaigns", "Campaigns"))
     if principal.can(Permission.MANAGE_USERS):
         items.append(("settings", "/settings", "Settings"))
     elif principal.can(Permission.VIEW_AUDIT):
