@@ -47,7 +47,8 @@ def _plan(**changes: object) -> dict[str, object]:
     plan: dict[str, object] = {
         "name": "双11预热", "channel": "sms",
         "audience": {"kind": "list", "customer_ids": list(range(101, 141))},
-        "content": {"variants": [{"name": "A", "body": "{{ customer.name }}，券码{{ coupon.code }}"},
+        "content": {"variants": [{"name": "A",
+                                  "body": "{{ customer.name }}，券码{{ coupon.code }}"},
                                  {"name": "B", "body": "{{ customer.surname }}先生/女士，券码"
                                                        "{{ coupon.code }}"}]}}
     plan.update(changes)
@@ -72,7 +73,8 @@ def test_plan_preview_launch_dispatch_report(shop: AppContext, gateway: FakeSmsG
         offer={"kind": "coupon", "pool_id": pool_id}))
     assert created.status_code == 201, created.text
     campaign = created.json()
-    assert campaign["status"] == "draft" and Decimal(campaign["cost_per_message"]) == Decimal("0.045")
+    assert campaign["status"] == "draft"
+    assert Decimal(campaign["cost_per_message"]) == Decimal("0.045")  # the SMS price
     cid = campaign["id"]
     # preview as a chosen customer: a marketer has no view_pii, so the name is masked
     masked = marketer.post(f"/api/v1/campaigns/{cid}/preview", json={"customer_id": 101})
@@ -125,7 +127,8 @@ def test_gateway_callbacks_are_signed_and_idempotent(shop: AppContext, gateway: 
                                                      anonymous: TestClient) -> None:
     marketer = client_for("marketer")
     cid = marketer.post("/api/v1/campaigns", json=_plan(
-        experiment={"holdout_share": 0.0}, content={"variants": [{"body": "会员日快乐"}]})).json()["id"]
+        experiment={"holdout_share": 0.0},
+        content={"variants": [{"body": "会员日快乐"}]})).json()["id"]
     marketer.post(f"/api/v1/campaigns/{cid}/launch")
     marketer.post(f"/api/v1/campaigns/{cid}/dispatch")
     path = "/api/v1/track/sms/receipts"
@@ -143,7 +146,8 @@ def test_gateway_callbacks_are_signed_and_idempotent(shop: AppContext, gateway: 
     reply = json.dumps({"replies": [{"reply_id": "MO-1", "phone": phone_of(103)[3:],
                                      "text": "退订", "at": "2026-11-20T10:00:00+08:00"}]}
                        ).encode()
-    said = anonymous.post(replies_path, content=reply, headers=_sign(gateway, replies_path, reply, shop))
+    said = anonymous.post(replies_path, content=reply,
+                          headers=_sign(gateway, replies_path, reply, shop))
     assert said.json()["detail"] == {"unsubscribes": 1, "customers_suppressed": 1}
     listed = marketer.get("/api/v1/suppressions", params={"customer_id": 103}).json()
     assert listed["total"] == 1 and listed["items"][0]["reason"] == "sms-reply"
