@@ -11,12 +11,12 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from tests.campaigns.conftest import add_people
 
 from shopcrm.campaigns.models import Campaign
 from shopcrm.campaigns.rules import unsubscribe_token
 from shopcrm.store.models import Customer
 from shopcrm.web.campaign_pages import form_from_spec, spec_from_form
-from tests.campaigns.conftest import add_people
 
 Shop = object
 
