@@ -9,8 +9,9 @@ Environment: ``SHOPCRM_BENCH_ROWS`` (default 1,000,000),
 ``SHOPCRM_BENCH_IDENTITY_RECORDS`` (default 1,000,000 source records to resolve),
 ``SHOPCRM_BENCH_CUSTOMERS`` (CLV and clusters, default 1,000,000),
 ``SHOPCRM_BENCH_MESSAGES`` (channel dispatch, default 1,000,000),
+``SHOPCRM_BENCH_CAMPAIGN_RECIPIENTS`` (campaign dispatch, default 1,000,000),
 ``SHOPCRM_BENCH_ONLY`` (comma-separated: ``import``, ``features``, ``loyalty``,
-``identity``, ``clv``, ``channels``; default all).
+``identity``, ``clv``, ``channels``, ``campaigns``; default all).
 """
 
 from __future__ import annotations
@@ -211,7 +212,12 @@ def main() -> None:
         from benchmarks.channels import benchmark as channels
 
         lines += [*channels(int(os.environ.get("SHOPCRM_BENCH_MESSAGES", "1000000")),
-                            int(os.environ.get("SHOPCRM_BENCH_GATEWAY_SINGLE", "20000")))]
+                            int(os.environ.get("SHOPCRM_BENCH_GATEWAY_SINGLE", "20000"))), ""]
+    if wanted("campaigns"):
+        from benchmarks.campaigns import benchmark as campaigns
+
+        lines += [*campaigns(int(os.environ.get("SHOPCRM_BENCH_CAMPAIGN_RECIPIENTS",
+                                                "1000000")))]
     text = "\n".join(lines) + "\n"
     print(text)
     (OUT / "latest.md").write_text(text, encoding="utf-8")

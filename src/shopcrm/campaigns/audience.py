@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from shopcrm.campaigns.specs import ListAudience, SegmentAudience
@@ -33,7 +33,7 @@ from shopcrm.store.models import Customer
 if TYPE_CHECKING:
     from shopcrm.context import AppContext
 
-_CHUNK = 500
+_CHUNK = 2000
 SEGMENTS_MODULE = "shopcrm.segments.audience"
 
 
@@ -69,18 +69,18 @@ def current_customers(session: Session, customer_ids: Iterable[int]) -> Audience
     wanted = list(customer_ids)
     distinct = sorted(set(wanted))
     rows: dict[int, tuple[str, int | None]] = {}
+    c = Customer.__table__.c
+    query = select(c.id, c.status, c.merged_into).where(
+        c.id.in_(bindparam("ids", expanding=True)))
     for start in range(0, len(distinct), _CHUNK):
-        chunk = distinct[start:start + _CHUNK]
         for cid, status, merged_into in session.execute(
-                select(Customer.id, Customer.status, Customer.merged_into)
-                .where(Customer.id.in_(chunk))):
+                query, {"ids": distinct[start:start + _CHUNK]}):
             rows[int(cid)] = (str(status), merged_into)
     # Survivors of merges that are not in the list themselves.
     survivors = sorted({m for s, m in rows.values() if s == "merged" and m and m not in rows})
     for start in range(0, len(survivors), _CHUNK):
         for cid, status, merged_into in session.execute(
-                select(Customer.id, Customer.status, Customer.merged_into)
-                .where(Customer.id.in_(survivors[start:start + _CHUNK]))):
+                query, {"ids": survivors[start:start + _CHUNK]}):
             rows[int(cid)] = (str(status), merged_into)
     left_out: dict[str, int] = {}
     seen: set[int] = set()

@@ -38,7 +38,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -73,8 +73,10 @@ from shopcrm.campaigns.respect import (
 from shopcrm.campaigns.rules import (
     Action,
     BucketState,
+    SendDecision,
     SentRecord,
     assemble_sms,
+    cap_release_time,
     decide_send,
     retry_delay,
     sms_length,
@@ -86,7 +88,6 @@ from shopcrm.campaigns.specs import CampaignSpec
 from shopcrm.campaigns.states import ACCEPTED, DISPATCHABLE, CampaignStatus, DeliveryStatus
 from shopcrm.campaigns.tracking import click_url, open_pixel_url
 from shopcrm.channels.base import Message, SendResult
-from shopcrm.privacy.consents import records_by_customer
 from shopcrm.privacy.rules import (
     DEFAULT_WITHOUT_RECORD,
     Channel,
@@ -101,8 +102,53 @@ if TYPE_CHECKING:
     from shopcrm.campaigns.recommend import Recommender
     from shopcrm.context import AppContext
 
-_CHUNK = 500
+_CHUNK = 2000
 TABLE: Table = Delivery.__table__  # type: ignore[assignment]
+
+
+class ConsentCheck:
+    """Consent of many customers against the pure rule, memoized by the shape of their
+    history: the rule's answer depends only on the (channel, purpose, status) of the
+    records in force, in their order, so a million customers who each gave one SMS
+    grant cost one call of :func:`~shopcrm.privacy.rules.may_contact` — not a million.
+    Histories are read as plain rows (no ORM objects) in a few ``IN (…)`` queries."""
+
+    def __init__(self, *, channel: str, purpose: str, now: datetime) -> None:
+        self.channel, self.purpose, self.now = channel, purpose, now
+        self._memo: dict[tuple[tuple[str, str, str], ...], bool] = {}
+
+    def load(self, session: Session, customer_ids: Sequence[int]
+             ) -> dict[int, list[tuple[Any, ...]]]:
+        from shopcrm.store.models import Consent
+
+        rows: dict[int, list[tuple[Any, ...]]] = {}
+        ids = sorted(set(customer_ids))
+        c = Consent.__table__.c
+        query = select(c.customer_id, c.channel, c.purpose, c.status, c.at, c.id).where(
+            c.customer_id.in_(bindparam("ids", expanding=True)))
+        for start in range(0, len(ids), _CHUNK):
+            for cid, channel, purpose, status, at, seq in session.execute(
+                    query, {"ids": ids[start:start + _CHUNK]}):
+                rows.setdefault(int(cid), []).append((channel, purpose, status, _utc(at), seq))
+        return rows
+
+    def allowed(self, history: list[tuple[Any, ...]]) -> bool:
+        now = self.now
+        in_force = sorted((at, seq, channel, purpose, status)
+                          for channel, purpose, status, at, seq in history if at <= now)
+        shape = tuple((c, p, s) for _, _, c, p, s in in_force)
+        found = self._memo.get(shape)
+        if found is None:
+            records = [ConsentRecord(channel=Channel(c), purpose=Purpose(p), status=Status(s),
+                                     at=at, seq=seq) for at, seq, c, p, s in in_force]
+            found = consent_allows(records, channel=self.channel, purpose=self.purpose,
+                                   now=now)
+            self._memo[shape] = found
+        return found
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def consent_allows(records: Sequence[ConsentRecord], *, channel: str, purpose: str,
@@ -303,6 +349,7 @@ class Dispatcher:
         """Claim, prepare, send and record one batch; the number of rows claimed."""
         now = self.now()
         tally = Tally()
+        # 1. claim: a short write transaction (other dispatchers wait only for this)
         with self.context.sessions.begin() as session:
             campaign = session.get(Campaign, campaign_id)
             if campaign is None or campaign.status not in DISPATCHABLE:
@@ -316,43 +363,62 @@ class Dispatcher:
                     Campaign.id == campaign_id, Campaign.status == CampaignStatus.SCHEDULED.value)
                     .values(status=CampaignStatus.SENDING.value)
                     .execution_options(synchronize_session=False))
-            tally.claimed = len(rows)
-            self._prepare(session, plan, rows, now, tally)
+        tally.claimed = len(rows)
+        # 2. the respect rules on data read for the whole batch (no write lock held) …
+        with self.context.sessions() as session:
+            going = self._decide(session, plan, rows, now, tally)
+        # … then skips, holds and the offers (codes, points) are written before sending
+        with self.context.sessions.begin() as session:
+            going = self._offer(session, plan, going, now, tally)
             self._write(session, [r for r in rows if not r.keep_claim or r.coupon_code])
+        with self.context.sessions() as session:
+            self._messages(session, plan, going, now, tally)
         outgoing = [r for r in rows if r.keep_claim and r.message is not None]
+        failed = [r for r, _, _ in going if not r.keep_claim]
+        if failed:
+            with self.context.sessions.begin() as session:
+                self._write(session, failed)
         if outgoing:
+            # 3. send (no transaction open), then record in one short transaction
             results = self._send(plan.spec, outgoing)
             done_at = self.now()
             for row, result in zip(outgoing, results, strict=True):
                 self._outcome(row, result, done_at, tally)
             with self.context.sessions.begin() as session:
-                self._write(session, outgoing)
+                self._record(session, outgoing, done_at)
         report.batches += 1
         report.tally(campaign_id).add(tally)
         report.total.add(tally)
         return len(rows)
 
     def _claim(self, session: Session, campaign_id: int, now: datetime) -> list[_Row]:
-        """Take up to a batch of due rows. The IDs are selected first (on PostgreSQL
-        ``FOR UPDATE SKIP LOCKED``: concurrent workers take disjoint rows; a LIMIT
-        inside ``UPDATE … WHERE id IN (subquery)`` is not a bound there, the planner may
-        run the subquery more than once), then flipped to ``sending`` only where still
-        pending — so on SQLite, too, a row is claimed by one dispatcher."""
+        """Take up to a batch of due rows.
+
+        PostgreSQL: the IDs are selected ``FOR UPDATE SKIP LOCKED`` (concurrent workers
+        take disjoint rows; a LIMIT inside ``UPDATE … WHERE id IN (subquery)`` is no
+        bound there, the planner may run the subquery more than once), then flipped to
+        ``sending``. SQLite: one ``UPDATE … WHERE id IN (SELECT … LIMIT n)`` statement,
+        atomic under the database's write lock, so two dispatchers never pick the same
+        first rows and come away empty-handed.
+        """
         t = TABLE
         due = (select(t.c.id).where(t.c.campaign_id == campaign_id,
                                     t.c.status == DeliveryStatus.PENDING.value,
                                     t.c.due_at <= now)
                .order_by(t.c.due_at, t.c.id).limit(self.batch_size))
+        flip = (update(t).values(status=DeliveryStatus.SENDING.value, claim=self.token,
+                                 claimed_at=now)
+                .returning(t.c.id, t.c.step, t.c.customer_id, t.c.arm, t.c.attempts,
+                           t.c.coupon_code, t.c.due_at))
         if session.get_bind().dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        ids = list(session.scalars(due))
-        if not ids:
-            return []
-        claimed = session.execute(
-            update(t).where(t.c.id.in_(ids), t.c.status == DeliveryStatus.PENDING.value)
-            .values(status=DeliveryStatus.SENDING.value, claim=self.token, claimed_at=now)
-            .returning(t.c.id, t.c.step, t.c.customer_id, t.c.arm, t.c.attempts,
-                       t.c.coupon_code, t.c.due_at)).all()
+            ids = list(session.scalars(due.with_for_update(skip_locked=True)))
+            if not ids:
+                return []
+            claimed = session.execute(
+                flip.where(t.c.id.in_(bindparam("ids", expanding=True)),
+                           t.c.status == DeliveryStatus.PENDING.value), {"ids": ids}).all()
+        else:
+            claimed = session.execute(flip.where(t.c.id.in_(due.scalar_subquery()))).all()
         rows = [_Row(int(r[0]), int(r[1]), int(r[2]), str(r[3]), int(r[4]), r[5], r[6])
                 for r in claimed]
         rows.sort(key=lambda r: r.id)
@@ -369,21 +435,24 @@ class Dispatcher:
         channels = {c.channel for c in caps}
         found: dict[int, list[SentRecord]] = {}
         ids = sorted(set(customer_ids))
+        t = TABLE
+        query = select(t.c.customer_id, t.c.sent_at, t.c.channel).where(
+            t.c.customer_id.in_(bindparam("ids", expanding=True)),
+            t.c.sent_at > now - window, t.c.purpose == purpose,
+            t.c.status.in_([s.value for s in ACCEPTED]))
+        if "any" not in channels:
+            query = query.where(t.c.channel.in_(sorted(channels)))
         for start in range(0, len(ids), _CHUNK):
-            query = select(Delivery.customer_id, Delivery.sent_at, Delivery.channel).where(
-                Delivery.customer_id.in_(ids[start:start + _CHUNK]),
-                Delivery.sent_at > now - window, Delivery.purpose == purpose,
-                Delivery.status.in_([s.value for s in ACCEPTED]))
-            if "any" not in channels:
-                query = query.where(Delivery.channel.in_(sorted(channels)))
-            for cid, at, ch in session.execute(query):
+            for cid, at, ch in session.execute(query, {"ids": ids[start:start + _CHUNK]}):
                 if at is None:
                     continue
                 found.setdefault(int(cid), []).append(SentRecord(at, ch, purpose))
         return found
 
-    def _prepare(self, session: Session, plan: _CampaignPlan, rows: list[_Row], now: datetime,
-                 tally: Tally) -> None:
+    def _decide(self, session: Session, plan: _CampaignPlan, rows: list[_Row], now: datetime,
+                tally: Tally) -> list[tuple[_Row, Recipient, str]]:
+        """Settle what may not go now (skipped with the reason, or held until when it
+        may); the rest — (row, recipient, address) — goes on to the offer and message."""
         spec = plan.spec
         channel, purpose = spec.channel, spec.purpose
         ids = [r.customer_id for r in rows]
@@ -396,10 +465,14 @@ class Dispatcher:
                 "sms", "email") else None
         blocked = suppressed(session, channel=channel, customer_ids=ids,
                              address_hashes=[d for d in digests.values() if d])
-        consents = records_by_customer(session, customer_ids=ids)
+        consent = ConsentCheck(channel=channel, purpose=purpose, now=now)
+        consents = consent.load(session, ids)
         history = self._history(session, ids, channel=channel, purpose=purpose, now=now)
         default_zone = self.config.timezone or self.context.settings.timezone
         going: list[tuple[_Row, Recipient, str]] = []
+        # decide_send is pure: without history its answer depends only on these three
+        # values within a batch (same now, caps, quiet hours), so it is asked once each.
+        decided: dict[tuple[bool, bool, str], SendDecision] = {}
         for row in rows:
             person = people.get(row.customer_id)
             if person is None or person.status in ("erased", "merged"):
@@ -413,14 +486,23 @@ class Dispatcher:
                 row.settle(DeliveryStatus.SKIPPED, f"no {channel} address")
                 tally.skipped += 1
                 continue
-            decision = decide_send(
-                now=now, channel=channel, purpose=purpose,
-                consent_allowed=consent_allows(consents.get(row.customer_id, []),
-                                               channel=channel, purpose=purpose, now=now),
-                suppressed=blocked.holds(row.customer_id, digests[row.customer_id]),
-                history=history.get(row.customer_id, ()), caps=self.caps,
-                timezone=customer_timezone(person.phone, default_zone),
-                quiet_hours=self.quiet)
+            allowed = consent.allowed(consents.get(row.customer_id, []))
+            is_blocked = blocked.holds(row.customer_id, digests[row.customer_id])
+            zone = customer_timezone(person.phone, default_zone)
+            past = history.get(row.customer_id)
+            # earlier messages that no cap counts against leave the answer as if there
+            # were none (cap_release_time is now): then the memo applies too
+            plain = not past or cap_release_time(past, channel=channel, purpose=purpose,
+                                                 caps=self.caps, now=now) == now
+            key = (allowed, is_blocked, zone)
+            decision = decided.get(key) if plain else None
+            if decision is None:
+                decision = decide_send(
+                    now=now, channel=channel, purpose=purpose, consent_allowed=allowed,
+                    suppressed=is_blocked, history=past or (), caps=self.caps,
+                    timezone=zone, quiet_hours=self.quiet)
+                if plain:
+                    decided[key] = decision
             if decision.action is Action.SKIP:
                 row.settle(DeliveryStatus.SKIPPED, decision.reason)
                 tally.skipped += 1
@@ -429,7 +511,13 @@ class Dispatcher:
                 tally.held += 1
             else:
                 going.append((row, person, address))
-        going = self._offer(session, plan, going, now, tally)
+        return going
+
+    def _messages(self, session: Session, plan: _CampaignPlan,
+                  going: list[tuple[_Row, Recipient, str]], now: datetime,
+                  tally: Tally) -> None:
+        """Render each going row's message (after the offer, so points include the
+        grant); a template that fails for a customer is a dead letter."""
         loyalty = (loyalty_values(session, [r.customer_id for r, _, _ in going], now=now)
                    if plan.needs & {"tier", "points"} else {})
         recs = (self._recommender(plan.id, now).recommend([r.customer_id for r, _, _ in going])
@@ -506,9 +594,12 @@ class Dispatcher:
         secret = config.secrets()[0]
         public = config.public_url.rstrip("/")
         variant = plan.variants[row.arm]
-        unsub = unsubscribe_token(secret, customer_id=row.customer_id, channel=spec.channel,
-                                  campaign_id=plan.id)
-        unsubscribe_url = f"{public}/u/{unsub}"
+        unsub = unsubscribe_url = None
+        if spec.channel == "email" or "unsubscribe_url" in plan.needs:
+            # SMS opt out by reply: no token to sign for them unless a template asks
+            unsub = unsubscribe_token(secret, customer_id=row.customer_id,
+                                      channel=spec.channel, campaign_id=plan.id)
+            unsubscribe_url = f"{public}/u/{unsub}"
         coupon = None
         if row.coupon_code and plan.pool is not None:
             pool = plan.pool
@@ -534,7 +625,9 @@ class Dispatcher:
         rendered = render(variant, data)
         key = delivery_key(plan.id, row.step, row.customer_id)
         metadata = {"campaign": str(plan.id), "variant": row.arm,
-                    "customer": str(row.customer_id), "unsubscribe_token": unsub}
+                    "customer": str(row.customer_id)}
+        if unsub:
+            metadata["unsubscribe_token"] = unsub
         segments = 1
         body, html, one_click = rendered.body, rendered.html, None
         if spec.channel == "sms":
@@ -631,6 +724,28 @@ class Dispatcher:
             reason = f"gave up after {row.attempts} attempts: {reason}"
         row.settle(DeliveryStatus.FAILED, reason[:500])
         tally.failed += 1
+
+    def _record(self, session: Session, rows: Sequence[_Row], done_at: datetime) -> None:
+        """Record a batch's outcomes: the accepted ones (nearly all) by two set-wise
+        statements — provider IDs and segments per row, then status and time for all —
+        the rest row by row."""
+        t = TABLE
+        sent = [r for r in rows if r.status == DeliveryStatus.SENT.value]
+        if sent:
+            session.connection().execute(
+                update(t).where(t.c.id == bindparam("b_id"), t.c.claim == self.token)
+                .values(provider_message_id=bindparam("b_pid"),
+                        segments=bindparam("b_segments")),
+                [{"b_id": r.id, "b_pid": r.provider_message_id, "b_segments": r.segments}
+                 for r in sent])
+            ids = [r.id for r in sent]
+            mark = (update(t).where(t.c.id.in_(bindparam("ids", expanding=True)),
+                                    t.c.claim == self.token)
+                    .values(status=DeliveryStatus.SENT.value, sent_at=done_at, reason=None,
+                            claim=None, attempts=t.c.attempts + 1))
+            for start in range(0, len(ids), _CHUNK):
+                session.execute(mark, {"ids": ids[start:start + _CHUNK]})
+        self._write(session, [r for r in rows if r.status != DeliveryStatus.SENT.value])
 
     def _write(self, session: Session, rows: Sequence[_Row]) -> None:
         if not rows:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,7 @@ from shopcrm.ingest.normalize.phones import normalize_phone
 from shopcrm.privacy.rules import Channel, Purpose, Status
 from shopcrm.store.models import Customer
 
-_CHUNK = 500
+_CHUNK = 2000
 CONSENT_CHANNEL: Mapping[str, Channel | None] = {
     "email": Channel.EMAIL, "sms": Channel.SMS, "push": Channel.PUSH, "inbox": Channel.PUSH,
     "wechat": Channel.WECHAT, "webhook": None, "file": None,
@@ -112,15 +112,18 @@ def suppressed(session: Session, *, channel: str, customer_ids: Sequence[int],
     customers: set[int] = set()
     addresses: set[str] = set()
     ids = sorted(set(customer_ids))
+    t = Suppression.__table__.c
+    by_customer = select(t.customer_id).where(
+        t.channel.in_(channels), t.customer_id.in_(bindparam("ids", expanding=True)))
     for start in range(0, len(ids), _CHUNK):
-        customers.update(int(c) for c in session.scalars(select(Suppression.customer_id).where(
-            Suppression.channel.in_(channels),
-            Suppression.customer_id.in_(ids[start:start + _CHUNK]))) if c is not None)
+        customers.update(int(c) for c in session.scalars(
+            by_customer, {"ids": ids[start:start + _CHUNK]}) if c is not None)
     hashes = sorted(set(address_hashes))
+    by_address = select(t.address_hash).where(
+        t.channel.in_(channels), t.address_hash.in_(bindparam("hashes", expanding=True)))
     for start in range(0, len(hashes), _CHUNK):
-        addresses.update(str(h) for h in session.scalars(select(Suppression.address_hash).where(
-            Suppression.channel.in_(channels),
-            Suppression.address_hash.in_(hashes[start:start + _CHUNK]))))
+        addresses.update(str(h) for h in session.scalars(
+            by_address, {"hashes": hashes[start:start + _CHUNK]}))
     return SuppressedSet(frozenset(customers), frozenset(addresses))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import hashlib
 import hmac
 import math
@@ -361,6 +362,7 @@ def sms_length(text: str) -> SmsLength:
 OPT_OUT_SUFFIX = {"zh": "回T退订", "en": "Reply TD to unsubscribe"}
 
 
+@functools.cache
 def _shop_signature(signature: str) -> str:
     name = signature.strip().strip("【】[]").strip()
     if not name:
