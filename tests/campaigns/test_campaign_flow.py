@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from tests.campaigns.conftest import (
     MARKETER,
     add_people,
@@ -163,3 +164,66 @@ def test_pause_resume_and_cancel(context: AppContext,
             AuditEntry.target_type == "campaign").order_by(AuditEntry.id)))
     assert actions[:3] == ["campaign.create", "campaign.launch", "campaign.dispatch"]
     assert {"campaign.pause", "campaign.resume", "campaign.cancel"} <= set(actions)
+
+
+def test_waves_go_to_their_own_sub_audiences_at_their_times(
+        context: AppContext, settings_for: Callable[..., CampaignSettings],
+        sink_path: Path) -> None:
+    from datetime import timedelta
+
+    from shopcrm.clock import FakeClock
+
+    clock = context.clock
+    assert isinstance(clock, FakeClock)
+    start = clock.now()
+    people = add_people(context, range(1, 301))
+    waves = [{"at": (start + timedelta(days=d)).isoformat(), "share": 1} for d in (0, 1, 2)]
+    campaign_id = launch(context, sms_plan(people, schedule={"kind": "waves", "waves": waves}))
+    with context.sessions() as session:
+        steps = dict(session.execute(select(Delivery.step, func.count()).where(
+            Delivery.campaign_id == campaign_id).group_by(Delivery.step)).all())
+        planned = dict(session.execute(select(Delivery.step, func.min(Delivery.planned_at))
+                                       .where(Delivery.campaign_id == campaign_id)
+                                       .group_by(Delivery.step)).all())
+    assert set(steps) == {0, 1, 2} and sum(steps.values()) == 300
+    assert all(60 < n < 140 for n in steps.values())  # about a third each
+    assert planned[2] == start + timedelta(days=2)
+    config = settings_for(context)
+    sent_by_wave = []
+    with sink_channels(sink_path) as channels:
+        for _ in range(3):
+            sent_by_wave.append(dispatcher(context, config, channels).run().total.sent)
+            clock.advance(timedelta(days=1))
+    with context.sessions() as session:
+        treated = dict(session.execute(select(Delivery.step, func.count()).where(
+            Delivery.campaign_id == campaign_id, Delivery.arm != "holdout")
+            .group_by(Delivery.step)).all())
+    assert sent_by_wave == [treated[0], treated[1], treated[2]]
+    assert counts(context, campaign_id)["pending"] == 0
+
+
+def test_sending_is_throttled_per_channel(context: AppContext,
+                                          settings_for: Callable[..., CampaignSettings],
+                                          sink_path: Path) -> None:
+    from shopcrm.clock import FakeClock
+
+    clock = context.clock
+    assert isinstance(clock, FakeClock)
+    people = add_people(context, range(1, 62))
+    launch(context, sms_plan(people, experiment={"holdout_share": 0.0}))
+    config = settings_for(context, rate_limits={"sms": 20.0}, batch_size=100)
+    waited: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        clock.advance(timedelta(seconds=seconds))
+
+    from shopcrm.campaigns.dispatch import Dispatcher
+
+    before = clock.now()
+    with sink_channels(sink_path) as channels:
+        report = Dispatcher(context, channels=channels, config=config, sleep=sleep).run()
+    assert report.total.sent == 61
+    # a bucket of 20 tokens refilled at 20/s: 61 messages need (61 - 20) / 20 s of waiting
+    assert sum(waited) == pytest.approx(41 / 20, abs=0.01)
+    assert clock.now() - before == timedelta(seconds=sum(waited))

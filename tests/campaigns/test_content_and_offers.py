@@ -229,3 +229,19 @@ def test_recommendations_from_co_purchase(context: AppContext) -> None:
     assert [r["score"] for r in found[9]] == [3, 2]  # the refunded order o8 does not count
     assert [r["sku"] for r in found[10]] == ["CUP"] and found[10][0]["title"] == "CUP"
     assert 77 not in found
+
+
+@pytest.mark.parametrize("body", [
+    "{{ customer.name }}，券码{{ coupon.code }}", "{{ gift }}", "{{ customer.missing }}!",
+    "{{ points.balance }}分", "{{ tier }}", "{{ coupon.value }}", "纯文本\n",
+    "{{ customer.items }}", "{{ shop.name }}{{ shop.name }}"])
+def test_substitution_fast_path_renders_exactly_as_jinja(body: str) -> None:
+    """Plain substitution templates are concatenated without a Jinja context; whatever
+    the values, the text is Jinja's own (or the fast path steps aside)."""
+    variant = compile_variant(Variant(body=body), "zh")
+    for data in (RenderData(customer={"name": "李雷", "items": 3}, coupon={"code": "X1"},
+                            points={"balance": 0}, gift=None, shop={"name": "店"}),
+                 RenderData(customer={}, coupon={"value": Decimal("5.50")}, gift="杯子",
+                            points={"balance": None}, tier={"name": "金卡"})):
+        jinja = variant.texts["zh"].body.render(data.variables()).strip()
+        assert render(variant, data).body == jinja
