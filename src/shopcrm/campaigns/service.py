@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -131,7 +132,10 @@ def update_campaign(session: Session, *, campaign_id: int, changes: CampaignUpda
                                "can be edited")
     merged = spec_of(campaign).model_dump()
     merged.update(changes.model_dump(exclude_unset=True))
-    spec = CampaignSpec.model_validate(merged)
+    try:
+        spec = CampaignSpec.model_validate(merged)
+    except ValidationError as exc:
+        raise CampaignError(f"the changed plan is not valid: {exc}") from exc
     check_content(spec.content, spec.language)
     _check_offer(session, spec.offer)
     price = campaign.cost_per_message if "channel" not in changes.model_fields_set \

@@ -501,7 +501,8 @@ class CodesRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    count: int | None = Field(default=None, ge=1, le=coupon_service.MAX_GENERATE)
+    count: int | None = Field(default=None, ge=1, le=100_000,
+                              description="more at a time with the CLI")
     prefix: str = Field(default="", pattern=r"^[A-Z0-9]{0,16}$")
     length: int = Field(default=10, ge=6, le=32)
     codes: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None,
