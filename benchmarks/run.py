@@ -11,8 +11,10 @@ Environment: ``SHOPCRM_BENCH_ROWS`` (default 1,000,000),
 ``SHOPCRM_BENCH_MESSAGES`` (channel dispatch, default 1,000,000),
 ``SHOPCRM_BENCH_SEGMENT_ORDERS`` (the segment size estimate's shop, default 10,000,000
 orders over 1,000,000 customers),
+``SHOPCRM_BENCH_CAMPAIGN_RECIPIENTS`` (campaign dispatch, default 1,000,000),
 ``SHOPCRM_BENCH_ONLY`` (comma-separated: ``import``, ``features``, ``segments``,
-``loyalty``, ``identity``, ``clv``, ``channels``; default all).
+``loyalty``, ``identity``, ``clv``, ``channels``,
+``campaigns``; default all).
 """
 
 from __future__ import annotations
@@ -244,7 +246,12 @@ def main() -> None:
         from benchmarks.channels import benchmark as channels
 
         lines += [*channels(int(os.environ.get("SHOPCRM_BENCH_MESSAGES", "1000000")),
-                            int(os.environ.get("SHOPCRM_BENCH_GATEWAY_SINGLE", "20000")))]
+                            int(os.environ.get("SHOPCRM_BENCH_GATEWAY_SINGLE", "20000"))), ""]
+    if wanted("campaigns"):
+        from benchmarks.campaigns import benchmark as campaigns
+
+        lines += [*campaigns(int(os.environ.get("SHOPCRM_BENCH_CAMPAIGN_RECIPIENTS",
+                                                "1000000")))]
     text = "\n".join(lines) + "\n"
     print(text)
     (OUT / "latest.md").write_text(text, encoding="utf-8")

@@ -191,7 +191,8 @@ def test_navigation_follows_the_role(shop: Shop, signed_in: Callable[..., TestCl
     nav = re.search(r'<nav class="sections".*?</nav>', admin, re.S)
     assert nav
     assert [p for p in re.findall(r'href="([^"]+)"', nav.group(0))] == [
-        "/", "/customers", "/segments", "/tags", "/loyalty", "/service", "/settings"]
+        "/", "/customers", "/segments", "/tags", "/loyalty", "/campaigns", "/service",
+        "/settings"]
     agent = signed_in("agent").get("/customers").text
     nav = re.search(r'<nav class="sections".*?</nav>', agent, re.S)
     assert nav and re.findall(r'href="([^"]+)"', nav.group(0)) == ["/customers", "/service"]

@@ -26,6 +26,7 @@ from shopcrm.api.problems import install_problem_handlers
 from shopcrm.api.routes import (
     accounts,
     analytics,
+    campaigns,
     customers,
     health,
     identity,
@@ -36,9 +37,10 @@ from shopcrm.api.routes import (
     segments,
     tags,
     tickets,
+    tracking,
 )
 from shopcrm.context import AppContext, build_context
-from shopcrm.web import identity_pages, segment_pages, ticket_pages
+from shopcrm.web import campaign_pages, identity_pages, segment_pages, ticket_pages
 from shopcrm.web import routes as web_routes
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -70,9 +72,9 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (health.router, accounts.router, customers.router, analytics.router,
                    imports.router, privacy.router, identity.router, segment_analytics.router,
-                   loyalty.router, segments.router, tags.router, tickets.router,
-                   web_routes.router, identity_pages.router, segment_pages.router,
-                   ticket_pages.router):
+                   loyalty.router, segments.router, tags.router, campaigns.router,
+                   tracking.router, tickets.router, web_routes.router, identity_pages.router,
+                   segment_pages.router, campaign_pages.router, ticket_pages.router):
         app.include_router(router)
     _docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

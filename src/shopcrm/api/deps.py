@@ -23,8 +23,13 @@ SESSION_COOKIE = "shopcrm_session"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_PATHS = frozenset({"/health", "/login", "/lang/{lang}", "/static"})
-"""Routes reachable without signing in (health checks, the login page, static files)."""
+PUBLIC_PATHS = frozenset({"/health", "/login", "/lang/{lang}", "/static",
+                          "/t/o/{token}", "/t/c/{token}", "/u/{token}",
+                          "/api/v1/track/sms/receipts", "/api/v1/track/sms/replies"})
+"""Routes reachable without signing in: health checks, the login page, static files,
+and the campaign tracking endpoints — the open pixel and click redirects (authenticated
+by an HMAC tag over the delivery), unsubscribe pages (by a signed token) and the SMS
+gateway's receipt and reply callbacks (by the gateway's request signature)."""
 PERMISSION_MARK = "__shopcrm_permission__"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import hashlib
 import hmac
 import math
@@ -75,6 +76,17 @@ def _thresholds(weights: Weights) -> tuple[tuple[str, ...], tuple[float, ...]]:
         bounds.append(cumulative / total)
     bounds[-1] = 1.0  # rounding at the very top of the range
     return names, tuple(bounds)
+
+
+def bucket(salt: str, campaign_id: int | str, customer_id: int | str,
+           weights: Weights) -> str:
+    """A deterministic weighted choice for (campaign, customer) under its own ``salt``.
+
+    Different salts give independent draws: waves of a campaign (salt ``"wave"``) do not
+    line up with its variants (``"variant"``) or its holdout (``"holdout"``).
+    """
+    names, bounds = _thresholds(weights)
+    return names[bisect.bisect_right(bounds, _unit_hash(salt, campaign_id, customer_id))]
 
 
 def assign_variant(campaign_id: int | str, customer_id: int | str, weights: Weights) -> str:
@@ -350,6 +362,7 @@ def sms_length(text: str) -> SmsLength:
 OPT_OUT_SUFFIX = {"zh": "回T退订", "en": "Reply TD to unsubscribe"}
 
 
+@functools.cache
 def _shop_signature(signature: str) -> str:
     name = signature.strip().strip("【】[]").strip()
     if not name:

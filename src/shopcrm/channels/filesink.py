@@ -4,6 +4,11 @@ It exercises dispatch end to end without a provider: what would have been sent i
 there to read (``jq``, a spreadsheet). It is also the channel the dispatch benchmark
 drives at full speed, so it buffers writes and leaves durability points to the caller
 (``flush(sync=True)`` before recording a batch as delivered).
+
+A process killed while writing can leave a torn last line; opening the sink cuts it
+off (those messages were never recorded as sent, so dispatch sends them again). After
+such a crash dispatch asks :meth:`FileSinkChannel.find_sent` which keys the file
+already holds, so a message that did reach the file is not written twice.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class FileSinkChannel:
         self.kind = kind
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        _cut_torn_line(path)
         self._line = _count_lines(path)
         self._handle = path.open("a", encoding="utf-8", buffering=buffer_bytes)
         self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -53,6 +59,26 @@ class FileSinkChannel:
         self._handle.write("\n")
         self._line += 1
         return SendResult.accepted(f"{self.path.name}:{self._line}")
+
+    def find_sent(self, keys: set[str]) -> dict[str, str]:
+        """Which of ``keys`` the file already holds, with their provider message IDs
+        (``<file>:<line>``) — read back after a crash, before anything is re-sent."""
+        self.flush()
+        found: dict[str, str] = {}
+        if not keys or not self.path.exists():
+            return found
+        decode = json.JSONDecoder().decode
+        with self.path.open("r", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if '"key":' not in line:
+                    continue
+                try:
+                    key = decode(line).get("key")
+                except ValueError:
+                    continue
+                if key in keys and key not in found:
+                    found[key] = f"{self.path.name}:{number}"
+        return found
 
     def flush(self, *, sync: bool = False) -> None:
         """Hand buffered lines to the OS; with ``sync`` also to the disk."""
@@ -70,6 +96,31 @@ class FileSinkChannel:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _cut_torn_line(path: Path) -> None:
+    """Truncate a last line without its newline (a write cut short by a crash)."""
+    if not path.exists():
+        return
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with path.open("rb+") as handle:
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        position = size
+        block = 1 << 16
+        while position > 0:
+            start = max(0, position - block)
+            handle.seek(start)
+            chunk = handle.read(position - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                handle.truncate(start + newline + 1)
+                return
+            position = start
+        handle.truncate(0)
 
 
 def _count_lines(path: Path) -> int:

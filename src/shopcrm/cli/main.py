@@ -22,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from shopcrm.cli.campaigns import app as campaign_app
 from shopcrm.cli.loyalty import app as loyalty_app
 from shopcrm.cli.segments import segment_app, tag_app
 from shopcrm.context import AppContext, build_context
@@ -39,6 +40,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(segment_app, name="segment")
 app.add_typer(tag_app, name="tag")
+app.add_typer(campaign_app, name="campaign")
 console = Console()
 
 

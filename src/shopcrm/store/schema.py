@@ -7,6 +7,7 @@ autogenerate and the schema-drift test see every table.
 
 from __future__ import annotations
 
+import shopcrm.campaigns.models
 import shopcrm.identity.models
 import shopcrm.loyalty.models
 import shopcrm.segments.library_models  # segments, snapshots, tags, tag memberships

@@ -116,6 +116,8 @@ def navigation(principal: Principal | None) -> list[tuple[str, str, str]]:
         items.append(("segments", "/segments", "Segments"))
         items.append(("tags", "/tags", "Tags"))
         items.append(("loyalty", "/loyalty", "Loyalty"))
+    if principal.can(Permission.MANAGE_CAMPAIGNS):
+        items.append(("campaigns", "/campaigns", "Campaigns"))
     if principal.can(Permission.HANDLE_TICKETS):
         items.append(("service", "/service", "Service"))
     if principal.can(Permission.MANAGE_USERS):

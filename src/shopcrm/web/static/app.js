@@ -127,6 +127,66 @@
       }];
       return option;
     },
+    campaign_funnel: function (data, fmt) {
+      var option = base(data);
+      option.tooltip = axisTooltip(fmt, data.funnel.map(function () { return "number"; }));
+      option.xAxis = { type: "category", data: data.steps };
+      option.yAxis = { type: "value", minInterval: 1, axisLabel: { formatter: fmt.number } };
+      option.series = data.funnel.map(function (arm) {
+        return { name: arm.name, type: "bar", data: arm.values, barMaxWidth: 28 };
+      });
+      return option;
+    },
+    campaign_lift: function (data, fmt) {
+      // one point per arm with its 95% interval drawn as a vertical bar with caps
+      var option = base(data);
+      var rows = [["conversion", data.conversion], ["revenue", data.revenue]];
+      option.legend = { bottom: 0 };
+      option.grid = [{ left: 8, right: "55%", top: 28, bottom: 40, containLabel: true },
+                     { left: "55%", right: 8, top: 28, bottom: 40, containLabel: true }];
+      option.xAxis = rows.map(function (_, i) {
+        return { type: "category", data: data.lift_arms, gridIndex: i };
+      });
+      option.yAxis = rows.map(function (row, i) {
+        return { type: "value", gridIndex: i, name: data.labels[row[0]], nameTextStyle: { align: "left" },
+                 axisLabel: { formatter: i === 0 ? function (v) { return v + " pp"; } : fmt.compact } };
+      });
+      option.tooltip = {
+        trigger: "item", confine: true,
+        formatter: function (p) {
+          var v = p.data.value || p.data;
+          var show = p.seriesIndex % 2 === 0 ? function (x) { return x.toFixed(2) + " pp"; } : fmt.money;
+          return escapeHtml(p.name) + ": <b>" + escapeHtml(show(v[1])) + "</b><br>" +
+            escapeHtml(data.labels.ci) + ": [" + escapeHtml(show(v[2])) + ", " + escapeHtml(show(v[3])) + "]";
+        }
+      };
+      option.series = [];
+      rows.forEach(function (row, i) {
+        var points = row[1].map(function (r, k) { return { name: data.lift_arms[k], value: [k, r[0], r[1], r[2]] }; });
+        option.series.push({
+          name: data.labels[row[0]], type: "custom", xAxisIndex: i, yAxisIndex: i, data: points,
+          renderItem: function (params, api) {
+            var x = api.coord([api.value(0), api.value(2)])[0];
+            var low = api.coord([api.value(0), api.value(2)])[1];
+            var high = api.coord([api.value(0), api.value(3)])[1];
+            var mid = api.coord([api.value(0), api.value(1)])[1];
+            var half = Math.min(api.size([1, 0])[0] * 0.15, 14);
+            var style = api.style({ stroke: api.visual("color"), fill: api.visual("color"), lineWidth: 2 });
+            return { type: "group", children: [
+              { type: "line", shape: { x1: x, y1: low, x2: x, y2: high }, style: style },
+              { type: "line", shape: { x1: x - half, y1: low, x2: x + half, y2: low }, style: style },
+              { type: "line", shape: { x1: x - half, y1: high, x2: x + half, y2: high }, style: style },
+              { type: "circle", shape: { cx: x, cy: mid, r: 5 }, style: style }
+            ] };
+          },
+          encode: { x: 0, y: [1, 2, 3] }
+        });
+        option.series.push({ type: "line", xAxisIndex: i, yAxisIndex: i, data: [],
+                             markLine: { silent: true, symbol: "none", data: [{ yAxis: 0 }],
+                                         lineStyle: { color: "#9ca3af", type: "dashed" } } });
+      });
+      return option;
+    },
     rfm: function (data, fmt) {
       // x: F score 1–5, y: R score 1–5 (5 at the top = most recent buyers)
       var option = base(data);
@@ -207,8 +267,47 @@
     pending = window.setTimeout(resizeCharts, 150);
   });
 
+  // SMS counter in the campaign editor: characters and billed segments as the customer
+  // receives the text (signature in 【】 first, opt-out suffix last), as rules.sms_length
+  // counts them: GSM-7 160/153, otherwise UCS-2 70/67 UTF-16 units.
+  var GSM7 = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  var GSM7_EXT = "\f^{}\\[~]|€";
+
+  function smsLength(text) {
+    var gsm = true, units = 0, i, c;
+    for (i = 0; i < text.length; i++) {
+      c = text.charAt(i);
+      if (GSM7.indexOf(c) >= 0) { units += 1; } else if (GSM7_EXT.indexOf(c) >= 0) { units += 2; } else { gsm = false; break; }
+    }
+    var single = 160, multi = 153;
+    if (!gsm) { units = text.length; single = 70; multi = 67; }
+    return { units: units, segments: units === 0 ? 0 : units <= single ? 1 : Math.ceil(units / multi) };
+  }
+
+  function countSms(area) {
+    var out = document.querySelector('[data-sms-count-for="' + area.name + '"]');
+    var channel = document.querySelector("[data-channel]");
+    if (!out) { return; }
+    if (channel && channel.value !== "sms") { out.textContent = ""; return; }
+    var body = area.value.trim();
+    if (!body) { out.textContent = ""; return; }
+    var text = "【" + (area.getAttribute("data-signature") || "") + "】" + body +
+      (/[。.!！?？,，;；]$/.test(body) ? "" : "，") + "回T退订";
+    var n = smsLength(text);
+    out.textContent = n.units + " " + out.getAttribute("data-label-chars") + " · " +
+      n.segments + " " + out.getAttribute("data-label-segments");
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target && event.target.hasAttribute && event.target.hasAttribute("data-sms-counter")) {
+      countSms(event.target);
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     renderCharts(document);
+    document.querySelectorAll("[data-sms-counter]").forEach(countSms);
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     renderCharts(event.target);

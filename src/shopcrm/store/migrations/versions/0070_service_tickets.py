@@ -1,7 +1,7 @@
 """service tickets (tickets, ticket_events, ticket_moves, ticket_settings)
 
 Revision ID: 0070
-Revises: 0030
+Revises: 0040
 
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0070"
-down_revision: str | None = "0030"
+down_revision: str | None = "0040"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
