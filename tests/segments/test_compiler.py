@@ -103,10 +103,15 @@ def sources(facts: Facts, **extra: Any) -> Sources:
 
 
 def members(facts: Facts, data: dict[str, Any], **extra: Any) -> list[int]:
+    """The members, computed twice: as one expression, and staged (an "and" runs its
+    cheap conditions first, as the application does) — both must agree."""
     rule = parse_rule(data)
-    expr = compile_members(rule, sources(facts, **extra))
     con = facts.orders._find_backend()
-    return sorted(con.to_pyarrow(expr).column("customer_id").to_pylist())
+    expr = compile_members(rule, sources(facts, **extra))
+    whole = sorted(con.to_pyarrow(expr).column("customer_id").to_pylist())
+    staged = compile_members(rule, sources(facts, materialize=con.to_pyarrow, **extra))
+    assert sorted(con.to_pyarrow(staged).column("customer_id").to_pylist()) == whole
+    return whole
 
 
 def feat(field: str, op: str, value: Any = None) -> dict[str, Any]:
@@ -189,6 +194,35 @@ def test_feature_nodes(facts: Facts, rule: dict[str, Any], expected: list[int]) 
     (beh("orders", where=[{"field": "status", "op": "eq", "value": "cancelled"}]), [4]),
 ])
 def test_behaviour_nodes(facts: Facts, rule: dict[str, Any], expected: list[int]) -> None:
+    assert members(facts, rule) == expected
+
+
+@pytest.mark.parametrize(("rule", "expected"), [
+    # an "and" evaluates costly children within the customers its cheaper ones left;
+    # complements and "or" below it must still be exact for those customers
+    ({"kind": "and", "children": [
+        {"kind": "not", "child": beh("events", event_type="view", window={"days": 7})},
+        feat("frequency", "lte", 1)]}, [3, 4, 5]),
+    ({"kind": "and", "children": [
+        {"kind": "or", "children": [
+            beh("events", event_type="view", window={"days": 7}, op="gte", value=2),
+            beh("purchases", aggregate="sum", field="net", window={"days": 30}, op="lt",
+                value=100)]},
+        feat("frequency", "gte", 1)]}, [1, 2, 3]),
+    ({"kind": "and", "children": [
+        beh("purchases", window={"days": 30}),
+        beh("items", where=[{"field": "category", "op": "eq", "value": "奶粉"}]),
+        {"kind": "not", "child": beh("orders", where=[{"field": "status", "op": "eq",
+                                                        "value": "cancelled"}])}]}, [1, 2]),
+    ({"kind": "and", "children": [
+        beh("purchases", window={"days": 400}, op="eq", value=0),
+        {"kind": "not", "child": feat("stage", "eq", "prospect")}]}, [3]),
+    ({"kind": "and", "children": [
+        beh("purchases", window={"days": 400}, op="eq", value=0),
+        beh("events", window={"days": 30}, op="eq", value=0)]}, [3, 4, 5]),
+])
+def test_and_narrows_costly_children_exactly(facts: Facts, rule: dict[str, Any],
+                                             expected: list[int]) -> None:
     assert members(facts, rule) == expected
 
 

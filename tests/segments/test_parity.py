@@ -132,16 +132,18 @@ def test_spark_reads_the_published_fact_files(spark_session: tuple[Any, Path],
 # --- segments and tags: the same members on both engines ---------------------------------
 
 def _members(facts: Facts, rule: dict[str, Any], as_of: datetime,
-             sets: Any, segments: dict[int, Any] | None = None) -> list[int]:
+             sets: Any, segments: dict[int, Any] | None = None, *,
+             staged: bool = False) -> list[int]:
     from shopcrm.segments.compiler import Sources, compile_members
     from shopcrm.segments.rules import parse_rule
 
+    con = facts.orders._find_backend()
     features = features_table(facts, SegmentSettings(), as_of=as_of, timezone="Asia/Shanghai")
     saved = {k: parse_rule(v) for k, v in (segments or {}).items()}
     sources = Sources(facts=facts, features=lambda cols: features.select(*cols), sets=sets,
-                      as_of=as_of, timezone="Asia/Shanghai", segments=saved.get)
+                      as_of=as_of, timezone="Asia/Shanghai", segments=saved.get,
+                      materialize=con.to_pyarrow if staged else None)
     expr = compile_members(parse_rule(rule), sources)
-    con = facts.orders._find_backend()
     return sorted(con.to_pyarrow(expr).column("customer_id").to_pylist())
 
 
@@ -171,6 +173,11 @@ def test_segment_rules_same_on_both_engines(spark_session: tuple[Any, Path]) -> 
         ({"kind": "not", "child": {"kind": "or", "children": [
             {"kind": "tag", "tag": "vip"},
             {"kind": "loyalty", "field": "points", "op": "gt", "value": 100}]}}, [2, 4, 5, 6]),
+        ({"kind": "and", "children": [
+            {"kind": "feature", "field": "frequency", "op": "gte", "value": 1},
+            {**beh, "of": "events", "window": {"days": 7}},
+            {"kind": "not", "child": {**beh, "of": "purchases", "window": {"days": 3}}}]},
+         [2]),
         ({"kind": "loyalty", "field": "points", "op": "lt", "value": 100}, [2, 3, 4, 5, 6]),
         ({"kind": "and", "children": [{"kind": "segment", "segment": 1},
                                       {"kind": "attribute", "field": "province", "op": "eq",
@@ -182,7 +189,7 @@ def test_segment_rules_same_on_both_engines(spark_session: tuple[Any, Path]) -> 
     saved = {1: {"kind": "feature", "field": "frequency", "op": "gte", "value": 2}}
     for rule, expected in rules:
         on_duck = _members(duck, rule, AS_OF, FakeSets(), saved)
-        on_spark_ = _members(spark, rule, AS_OF, FakeSets(), saved)
+        on_spark_ = _members(spark, rule, AS_OF, FakeSets(), saved, staged=True)
         assert on_duck == on_spark_ == expected, rule
 
 

@@ -95,6 +95,10 @@ class Sources:
     timezone: str
     clv: Callable[[Sequence[str]], ir.Table] | None = None
     segments: Callable[[int], Rule | None] = field(default=lambda _id: None)
+    materialize: Callable[[ir.Table], pa.Table] | None = None
+    """Run an expression now (the engine's ``to_pyarrow``). Given, an ``and`` runs its
+    cheap conditions first and evaluates each costly one only over the customers still
+    in (see :meth:`_Compiler.stage`); None: one expression, nothing run early."""
 
     @property
     def today(self) -> date:
@@ -172,20 +176,47 @@ class _Compiler:
         self.base = base
         self.today = sources.today
 
-    def node(self, rule: Rule, path: str, trail: tuple[int, ...]) -> ir.BooleanValue:
-        if isinstance(rule, And | Or):
-            parts = [self.node(c, f"{path}.children[{i}]", trail)
-                     for i, c in enumerate(rule.children)]
-            out = parts[0]
-            for part in parts[1:]:
-                out = (out & part) if isinstance(rule, And) else (out | part)
+    def node(self, rule: Rule, path: str, trail: tuple[int, ...],
+             scope: ir.Table | None = None) -> ir.BooleanValue:
+        """``rule`` as a boolean over the universe, exact for the customers in ``scope``
+        (None: everyone) — outside it the value does not matter, because it is ANDed
+        with "in scope" above. Behaviour sub-queries aggregate only the scope's facts."""
+        if isinstance(rule, And):
+            # cheap conditions first; each costly one runs only over the customers the
+            # conditions before it left (a 5-condition segment over 10 M orders
+            # aggregates a few thousand customers' facts instead of a million's)
+            order = sorted(range(len(rule.children)),
+                           key=lambda i: (_cost(rule.children[i], self.s.segments), i))
+            out: ir.BooleanValue | None = None
+            costly_before = False
+            for i in order:
+                child = rule.children[i]
+                narrowed = scope
+                costly = _cost(child, self.s.segments) >= COSTLY
+                # narrow only after a costly condition: cheap ones alone leave most of
+                # the shop, and a semi-join against most of the shop costs more than
+                # it saves
+                if out is not None and costly and costly_before \
+                        and self.s.materialize is not None:
+                    narrowed, out = self.stage(out, scope)
+                part = self.node(child, f"{path}.children[{i}]", trail, narrowed)
+                out = part if out is None else out & part
+                costly_before = costly_before or costly
+            assert out is not None
             return out
+        if isinstance(rule, Or):
+            parts = [self.node(c, f"{path}.children[{i}]", trail, scope)
+                     for i, c in enumerate(rule.children)]
+            result = parts[0]
+            for part in parts[1:]:
+                result = result | part
+            return result
         if isinstance(rule, Not):
-            return ~self.node(rule.child, f"{path}.child", trail)
+            return ~self.node(rule.child, f"{path}.child", trail, scope)
         if isinstance(rule, Feature):
             return self.feature(rule)
         if isinstance(rule, Behaviour):
-            return self.behaviour(rule)
+            return self.behaviour(rule, scope)
         ids = self.base.customer_id
         if isinstance(rule, Attribute):
             table = self.s.sets.attribute(rule, today=self.today, timezone=self.s.timezone)
@@ -208,8 +239,20 @@ class _Compiler:
             if target is None:
                 raise RuleError([Problem(f"{path}.segment", f"no saved segment {rule.segment}")])
             return self.node(target, f"{path}<segment {rule.segment}>",
-                             (*trail, rule.segment))
+                             (*trail, rule.segment), scope)
         raise TypeError(f"unknown node {rule!r}")
+
+    def stage(self, so_far: ir.BooleanValue, scope: ir.Table | None
+              ) -> tuple[ir.Table, ir.BooleanValue]:
+        """Run the conditions so far and hold their customers as an in-memory table: the
+        next costly condition aggregates only their facts, and the final query reads the
+        table instead of evaluating those conditions again (Ibis repeats a shared
+        sub-query in place; it does not make it a materialised CTE)."""
+        assert self.s.materialize is not None
+        wanted = so_far if scope is None else so_far & self.base.customer_id.isin(
+            scope.customer_id)
+        held = _ids(self.s.materialize(self.base.filter(wanted).select("customer_id")))
+        return held, self.base.customer_id.isin(held.customer_id)
 
     # --- leaves on the universe ----------------------------------------------------
 
@@ -239,7 +282,7 @@ class _Compiler:
 
     # --- behaviour -------------------------------------------------------------------
 
-    def rows(self, node: Behaviour) -> ir.Table:
+    def rows(self, node: Behaviour, scope: ir.Table | None = None) -> ir.Table:
         """The fact rows a behaviour node aggregates: customer_id, day and its fields.
 
         Every condition goes into one filter (Ibis compiles a chain of filters into
@@ -272,6 +315,8 @@ class _Compiler:
             wanted += self.window(rows, node.window)
         fields = FILTER_FIELDS[node.of]
         wanted += [self.filter_condition(rows, flt, fields[flt.field]) for flt in node.where]
+        if scope is not None:
+            wanted.append(rows.customer_id.isin(scope.customer_id))
         if wanted:
             rows = rows.filter(*wanted)
         if node.field == "net":
@@ -290,8 +335,8 @@ class _Compiler:
         return condition(rows[flt.field], kind, flt.op, flt.value, today=self.today,
                          timezone=self.s.timezone)
 
-    def behaviour(self, node: Behaviour) -> ir.BooleanValue:
-        rows = self.rows(node)
+    def behaviour(self, node: Behaviour, scope: ir.Table | None = None) -> ir.BooleanValue:
+        rows = self.rows(node, scope)
         grouped = rows.group_by("customer_id")
         ids = self.base.customer_id
         if node.aggregate in ("count", "count_distinct", "sum"):
@@ -319,6 +364,31 @@ class _Compiler:
         else:
             test = _compare(agg.s, node.op, agg.n * _number(kind, node.value))
         return ids.isin(agg.filter(test).customer_id)
+
+
+COSTLY = 10
+"""Nodes costing this much or more are evaluated within the customers left by cheaper
+siblings of an ``and``."""
+
+
+def _cost(rule: Rule, segments: Callable[[int], Rule | None], depth: int = 0) -> int:
+    """A rough order of how expensive a node is to evaluate: snapshot columns and small
+    store sets first, then events, purchases, order lines; negations and long windows
+    (which match many customers) last."""
+    if isinstance(rule, Feature | Attribute | TagRef | Loyalty | Clv):
+        return 1
+    if isinstance(rule, Not):
+        return _cost(rule.child, segments, depth) + 5
+    if isinstance(rule, And | Or):
+        return max(_cost(c, segments, depth) for c in rule.children)
+    if isinstance(rule, SegmentRef):
+        target = segments(rule.segment) if depth < 20 else None
+        return _cost(target, segments, depth + 1) if target is not None else 1
+    assert isinstance(rule, Behaviour)
+    base = {"events": 10, "purchases": 20, "orders": 20, "items": 30}[rule.of]
+    if rule.window is None or rule.window.since is not None or (rule.window.days or 0) > 90:
+        base += 2
+    return base
 
 
 def _ids(table: pa.Table | ir.Table) -> ir.Table:
