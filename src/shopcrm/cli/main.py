@@ -326,6 +326,7 @@ def demo(
                 report = do_import(context, f.format, f.path,
                                    progress=_describer(progress, task, f.path.name))
             print_report(report)
+        _demo_compute(context)
         _demo_users(context)
         _demo_tickets(context)
     finally:
@@ -352,6 +353,29 @@ def _demo_users(context: AppContext) -> None:
     console.print(
         f"[bold green]demo logins[/]: admin / {DEMO_PASSWORD}  ·  agent / {DEMO_PASSWORD} "
         "(the agent sees masked phones)")
+
+
+def _demo_compute(context: AppContext) -> None:
+    """What a shop runs after its imports: features, RFM, lifecycle and tags; points for
+    completed orders; the member tiers those points and orders earn."""
+    from shopcrm.loyalty.earning import earn_completed_orders
+    from shopcrm.loyalty.tiers import customer_metrics, evaluate_tiers
+    from shopcrm.segments.service import compute_features
+
+    now = context.clock.now()
+    with _spinner("compute") as progress:
+        task = progress.add_task("computing features, RFM, lifecycle and tags", total=None)
+        result = compute_features(context, reason="demo",
+                                  progress=lambda m: progress.update(task, description=m))
+        progress.update(task, description="loyalty: points for completed orders")
+        earned = earn_completed_orders(context.sessions, warehouse=context.warehouse, now=now)
+        progress.update(task, description="loyalty: member tiers")
+        with context.sessions.begin() as session:
+            metrics = customer_metrics(session, warehouse=context.warehouse, now=now)
+            tiers = evaluate_tiers(session, metrics=metrics, now=now)
+    console.print(f"computed {result.customers:,} customers, {len(result.tags)} tags; "
+                  f"{earned.points:,} points on {earned.earned:,} orders; "
+                  f"{tiers.upgraded + tiers.joined:,} members placed in tiers")
 
 
 def _demo_tickets(context: AppContext) -> None:

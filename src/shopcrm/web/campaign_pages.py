@@ -323,9 +323,11 @@ def campaign_page(request: Request, context: ContextDep,
         from shopcrm.campaigns.report import campaign_report, report_json
 
         report = report_json(campaign_report(context, campaign_id=campaign_id, now=now))
+    window_ends = (datetime.fromisoformat(report["window_ends"])
+                   if report and report["window_ends"] else None)
     return _render(request, context, "campaign.html", principal=principal, campaign=campaign,
                    spec=spec, counts=counts, by_arm=by_arm, dead=dead, report=report,
-                   charts=charts)
+                   charts=charts, window_ends=window_ends)
 
 
 @router.post("/campaigns/{campaign_id}/{action}", response_class=HTMLResponse)

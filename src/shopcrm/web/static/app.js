@@ -182,7 +182,7 @@
           encode: { x: 0, y: [1, 2, 3] }
         });
         option.series.push({ type: "line", xAxisIndex: i, yAxisIndex: i, data: [],
-                             markLine: { silent: true, symbol: "none", data: [{ yAxis: 0 }],
+                             markLine: { silent: true, symbol: "none", label: { show: false }, data: [{ yAxis: 0 }],
                                          lineStyle: { color: "#9ca3af", type: "dashed" } } });
       });
       return option;
