@@ -119,7 +119,8 @@ def segments_benchmark(orders: int) -> list[str]:
     ]
     for label, m in (("hand-written DuckDB SQL (baseline)", base),
                      ("hand-tuned DuckDB SQL: staged, materialised CTEs", tuned),
-                     ("shopcrm rule tree → Ibis → DuckDB (staged)", real)):
+                     ("shopcrm rule tree → Ibis → DuckDB"
+                      + (" (staged)" if real.result.get("staged") else ""), real)):
         lines.append(
             f"| {label} | {m.result['p50_ms']} | {m.result['p95_ms']} | "
             f"{m.result['first_ms']} | "

@@ -150,7 +150,7 @@ def estimate_shopcrm(args: list[str]) -> dict[str, object]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from shopcrm.segments.audience import read_snapshot
+    from shopcrm.segments.audience import read_snapshot, staging_pays
     from shopcrm.segments.compiler import Sources, compile_members
     from shopcrm.segments.features import Facts
     from shopcrm.segments.rules import Catalogue, validate
@@ -158,6 +158,7 @@ def estimate_shopcrm(args: list[str]) -> dict[str, object]:
     con = _warehouse(args[0])
     facts = Facts(*(con.table(n) for n in ("orders", "order_items", "events", "products")))
     path = Path(args[0]) / "features_snapshot.parquet"
+    customers = pq.ParquetFile(path).metadata.num_rows  # the app reads it from the run
 
     class NoStore:
         def attribute(self, *a: Any, **k: Any) -> pa.Table:
@@ -175,10 +176,10 @@ def estimate_shopcrm(args: list[str]) -> dict[str, object]:
             facts=facts, sets=NoStore(), as_of=datetime.fromisoformat(AS_OF),
             timezone="Asia/Shanghai",
             features=lambda cols: ibis.memtable(read_snapshot(path, cols)),
-            materialize=con.to_pyarrow)
+            materialize=con.to_pyarrow if staging_pays(customers) else None)
         return int(con.to_pyarrow(compile_members(rule, sources).count()).as_py())
 
-    return _timings(estimate)
+    return {**_timings(estimate), "staged": staging_pays(customers)}
 
 
 def estimate_sql(args: list[str]) -> dict[str, object]:

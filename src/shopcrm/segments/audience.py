@@ -197,16 +197,28 @@ def _snapshot_reader(store: FeatureStore, run: Run | None
     return lambda columns: ibis.memtable(read_snapshot(run.path, columns))
 
 
+STAGING_FROM = 250_000
+"""Customers from which an ``and`` is evaluated in stages (see
+:meth:`shopcrm.segments.compiler._Compiler.stage`): below it, the extra queries cost more
+(~0.1 s each) than narrowing saves."""
+
+
+def staging_pays(customers: int) -> bool:
+    return customers >= STAGING_FROM
+
+
 def sources(context: AppContext, session: Session) -> Sources:
     store = feature_store(context)
     clv = clv_store(context)
+    run = store.latest()
+    customers = int((run.meta.get("customers") if run else 0) or 0)
     return Sources(
         facts=warehouse_facts(context.warehouse),
-        features=_snapshot_reader(store, store.latest()),
+        features=_snapshot_reader(store, run),
         sets=StoreSets(context.sessions), as_of=context.clock.now(),
         timezone=context.settings.timezone,
         clv=_snapshot_reader(clv, clv.latest()), segments=rule_lookup(session),
-        materialize=context.warehouse.execute_here)
+        materialize=context.warehouse.execute_here if staging_pays(customers) else None)
 
 
 def members_expr(context: AppContext, session: Session, rule: Rule) -> ir.Table:
