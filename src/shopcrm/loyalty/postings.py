@@ -191,10 +191,15 @@ def _check_reason(reason: str | None, *, required: bool) -> str:
 
 def rule_budget_lock(session: Session, rule_code: str) -> None:
     """Exclusive lock on a rule's budget: waits for every transaction crediting under it
-    (they hold the shared lock) and keeps new ones out until this one ends. PostgreSQL
-    only; on SQLite the caller's write already holds the database lock."""
+    and keeps new ones out until this one ends. PostgreSQL: the rule's advisory lock
+    (crediting transactions hold it shared). SQLite: a write first, which takes the
+    database write lock (pysqlite runs reads before a transaction's first write outside
+    it, so a count read earlier could miss a credit committed meanwhile)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(advisory_key(rule_code))))
+    else:
+        session.execute(update(RULES).where(RULES.c.code == rule_code)
+                        .values(code=RULES.c.code))
 
 
 def issued_from_ledger(session: Session, rule_code: str) -> int:
