@@ -33,15 +33,15 @@ def _context(home: Path, url: str | None) -> Any:
 
 
 def _customers(context: Any, count: int) -> None:
-    from sqlalchemy import insert
+    """``count`` customers, streamed through the driver's bulk path (no list of rows)."""
+    from shopcrm.store.bulk import bulk_insert
 
-    from shopcrm.store.models import Customer
-
-    rows = [{"id": i, "status": "active", "created_at": NOW, "updated_at": NOW}
-            for i in range(1, count + 1)]
-    with context.sessions.begin() as session:
-        for start in range(0, len(rows), 50_000):
-            session.execute(insert(Customer), rows[start:start + 50_000])
+    stamp = NOW.strftime("%Y-%m-%d %H:%M:%S.%f")
+    with context.engine.begin() as connection:
+        for start in range(1, count + 1, 100_000):
+            bulk_insert(connection, "customers", ("id", "status", "created_at", "updated_at"),
+                        ((i, "active", stamp, stamp)
+                         for i in range(start, min(count, start + 99_999) + 1)))
 
 
 def _with_store(args: list[str], work: Any) -> dict[str, object]:
@@ -356,8 +356,9 @@ def entries_baseline(args: list[str]) -> dict[str, object]:
     return _with_store(args, work)
 
 
-def _write_orders(context: Any, count: int, customers: int) -> None:
-    """``count`` completed orders over three years as one published fact batch."""
+def _write_orders(facts: Any, count: int, customers: int) -> None:
+    """``count`` completed orders over three years as one published fact batch (day
+    partitions, the way an import writes them)."""
     import duckdb
 
     from shopcrm.warehouse.tables import ORDERS
@@ -378,54 +379,91 @@ def _write_orders(context: Any, count: int, customers: int) -> None:
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     con.execute("SET threads = 2")
-    con.execute(f"CREATE TEMP TABLE o AS SELECT {columns} FROM range({count}) t(i)")
-    context.facts.ensure()
-    with context.facts.writer_lock():
-        writer = context.facts.begin(1)
-        writer.write(con, ORDERS, "SELECT * FROM o")
+    con.execute("SET preserve_insertion_order = false")
+    facts.ensure()
+    with facts.writer_lock():
+        writer = facts.begin(1)
+        writer.write(con, ORDERS, f"SELECT {columns} FROM range({count}) t(i)")
         writer.prepare()
         writer.publish()
     con.close()
 
 
+def earn_data(args: list[str]) -> dict[str, object]:
+    """Generate (or reuse) the facts of ``orders`` completed orders in ``folder`` — in a
+    process of its own, so the measured steps' peak RSS does not include generating."""
+    from shopcrm.warehouse.facts import FactStore
+
+    folder, count = Path(args[0]), int(args[1])
+    done = folder / ".complete"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        _write_orders(FactStore(folder / "warehouse"), count, max(1, count // 5))
+        done.touch()
+    return {"folder": str(folder)}
+
+
+def _with_facts(args: list[str], work: Any) -> dict[str, object]:
+    """A fresh home (and store) whose warehouse is the generated facts folder."""
+    facts, home = Path(args[0]) / "warehouse", Path(args[1])
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    (home / "warehouse").symlink_to(facts.resolve(), target_is_directory=True)
+    server = args[2] if len(args) > 2 and args[2] else None
+    url, drop = _fresh_postgres(server) if server else (None, None)
+    try:
+        from shopcrm.context import build_context
+        from shopcrm.settings import Settings
+
+        context = build_context(Settings(home=home, database_url=url))
+        try:
+            return dict(work(context, args[3:]))
+        finally:
+            context.close()
+    finally:
+        if drop:
+            drop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def earn_baseline(args: list[str]) -> dict[str, object]:
-    """DuckDB reads the orders and computes every order's points: the floor."""
+    """DuckDB loads the orders and computes every order's points: the floor. args:
+    facts folder, home, '' (no server), orders."""
     def work(context: Any, rest: list[str]) -> dict[str, object]:
-        count = int(rest[0])
-        _write_orders(context, count, max(1, count // 5))
         started = time.perf_counter()
         context.warehouse.con  # noqa: B018 — load the facts, as the server's warm-up does
         orders = context.warehouse.table("orders")
         total = context.warehouse.execute(
             (orders.paid_amount - orders.refund_amount.fill_null(0)).floor().sum())
-        return {"orders": count, "points": int(total.as_py()),
+        return {"orders": int(rest[0]), "points": int(total.as_py()),
                 "work_seconds": time.perf_counter() - started}
 
-    return _with_store(args, work)
+    return _with_facts(args, work)
 
 
 def batch_earn(args: list[str]) -> dict[str, object]:
-    """shopcrm's earning job over every completed order."""
+    """shopcrm's earning job over every completed order (the warehouse loads the facts
+    inside the timing, as in the baseline). args: facts folder, home, server, orders."""
     from shopcrm.loyalty.earning import earn_completed_orders
 
     def work(context: Any, rest: list[str]) -> dict[str, object]:
         count = int(rest[0])
-        customers = max(1, count // 5)
-        _customers(context, customers)
-        _write_orders(context, count, customers)
+        _customers(context, max(1, count // 5))
         started = time.perf_counter()
         report = earn_completed_orders(context.sessions, warehouse=context.warehouse,
                                        now=NOW)
         seconds = time.perf_counter() - started
+        rows = _counts(context)
         return {"orders": count, "earned": report.earned, "points": report.points,
-                "work_seconds": seconds}
+                "entries": rows["entries"], "lots": rows["lots"], "work_seconds": seconds}
 
-    return _with_store(args, work)
+    return _with_facts(args, work)
 
 
 def main(argv: list[str]) -> dict[str, object]:
     step = {"ledger_movements": ledger_movements, "entries_baseline": entries_baseline,
-            "earn_baseline": earn_baseline, "batch_earn": batch_earn}[argv[0]]
+            "earn_data": earn_data, "earn_baseline": earn_baseline,
+            "batch_earn": batch_earn}[argv[0]]
     return step(argv[1:])
 
 

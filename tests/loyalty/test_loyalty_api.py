@@ -109,3 +109,43 @@ def test_adjust_reverse_rules_settings_reports(client_for: Client) -> None:
     assert rules["checkin"]["budget_used"] == "1.0000"
     assert client_for("analyst").put("/api/v1/loyalty/settings", json=settings
                                      ).status_code == 403
+
+
+def test_many_movements_in_one_request(client_for: Client, shop: AppContext) -> None:
+    """Each movement as its single route would do it; refusals carry their status and
+    change nothing; the same request again is all replays."""
+    with shop.sessions.begin() as session:
+        add_customer(session, 6, shop.clock.now())
+    marketer = client_for("marketer")
+    assert marketer.put("/api/v1/loyalty/rules/review", json={
+        "kind": "review", "name": "评价", "points": 20, "cost_per_point": "0.01",
+        "budget": "0.30"}).status_code == 200
+    body = {"movements": [
+        {"type": "redeem", "customer_id": 5, "points": 100, "idempotency_key": "till-1"},
+        {"type": "bonus", "customer_id": 6, "rule": "review", "idempotency_key": "rv-6"},
+        {"type": "redeem", "customer_id": 6, "points": 21, "idempotency_key": "till-2"},
+        {"type": "redeem", "customer_id": 6, "points": 20, "idempotency_key": "till-3"},
+        {"type": "bonus", "customer_id": 5, "rule": "review", "idempotency_key": "rv-5"},
+        {"type": "bonus", "customer_id": 5, "rule": "nope", "idempotency_key": "rv-x"},
+        {"type": "redeem", "customer_id": 77, "points": 1, "idempotency_key": "till-4"},
+        {"type": "redeem", "customer_id": 5, "points": 5, "idempotency_key": "till-1"},
+    ]}
+    first = marketer.post("/api/v1/loyalty/movements", json=body)
+    assert first.status_code == 200
+    got = [(r["balance"], r["error"]["status"] if r["error"] else None) for r in first.json()]
+    assert got == [(400, None), (20, None), (None, 409), (0, None),
+                   (None, 409),   # the budget (30 points) is spent
+                   (None, 404), (None, 404),
+                   (None, 409)]   # the key of the first movement, other points
+    again = marketer.post("/api/v1/loyalty/movements", json=body).json()
+    assert [r["replayed"] for r in again if not r["error"]] == [True, True, True]
+    card = marketer.get("/api/v1/loyalty/customers/5").json()
+    assert card["balance"] == 400
+    for bad in ({"movements": []},
+                {"movements": [{"type": "earn", "customer_id": 5, "points": 1,
+                                "idempotency_key": "e"}]},
+                {"movements": [{"type": "redeem", "customer_id": 5, "points": 0,
+                                "idempotency_key": "z"}]}):
+        refused = marketer.post("/api/v1/loyalty/movements", json=bad)
+        assert (refused.status_code, refused.headers["content-type"]) == (422, PROBLEM)
+    assert client_for("agent").post("/api/v1/loyalty/movements", json=body).status_code == 403

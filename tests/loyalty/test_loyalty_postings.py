@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -317,3 +318,46 @@ def test_writer_retries_a_failed_round_one_by_one(context: AppContext,
     assert sorted(results) == [-1, 10, 20, 30]
     with context.sessions() as session:
         assert invariants(session, customer)[0] == 30
+
+
+def test_giving_a_rule_a_budget_waits_for_credits_in_flight(context: AppContext,
+                                                           make_customer: MakeCustomer) -> None:
+    """A credit under a rule without a budget holds the rule's shared lock (PostgreSQL)
+    or the database write lock (SQLite) until it commits; setting a budget waits for it,
+    so the recount from the ledger includes its points."""
+    customer = make_customer(35)
+    now = context.clock.now()
+    with context.sessions.begin() as session:
+        L.upsert_rule(session, code="checkin", kind=BonusKind.CHECKIN, name="check-in",
+                      points=50, cost_per_point=Decimal("0.01"), budget=None, active=True,
+                      actor=ADMIN, now=now)
+    engine = make_engine(context.engine.url.render_as_string(hide_password=False),
+                         pool_size=2, max_overflow=0)
+    sessions = make_session_factory(engine)
+    credited, budget_started = threading.Event(), threading.Event()
+    counted: list[int] = []
+
+    def credit() -> None:
+        with sessions.begin() as session:
+            L.grant_bonus(session, customer_id=customer, rule_code="checkin", key="c1",
+                          now=now)
+            credited.set()
+            budget_started.wait(10)
+            time.sleep(0.5)  # the budget change is waiting on our lock by now
+
+    def give_budget() -> None:
+        credited.wait(10)
+        budget_started.set()
+        with sessions.begin() as session:
+            rule = L.upsert_rule(session, code="checkin", kind=BonusKind.CHECKIN,
+                                 name="check-in", points=50, cost_per_point=Decimal("0.01"),
+                                 budget=Decimal("5"), active=True, actor=ADMIN, now=now)
+            counted.append(rule.issued_points)
+
+    threads = [threading.Thread(target=credit), threading.Thread(target=give_budget)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+    assert counted == [50]

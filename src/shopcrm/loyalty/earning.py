@@ -8,6 +8,10 @@ at most one chunk's work and a re-run finishes it: every order's earning has the
 
 Points are credited when the order is *completed*, on the net paid amount (paid minus
 refunds so far) × the points rate × the member's tier multiplier at that moment.
+
+A chunk is one batch of :mod:`~shopcrm.loyalty.postings` (the path single movements
+take too): for 10,000 orders that is two round trips to read and lock, three ``COPY``
+streams and two array updates on PostgreSQL, instead of statements per order.
 """
 
 from __future__ import annotations
@@ -16,39 +20,23 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-from sqlalchemy import Table, bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BigInteger, any_, bindparam, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopcrm.accounts import audit
-from shopcrm.loyalty import LoyaltyError, OrderNotFound
-from shopcrm.loyalty.ledger import (
-    earn_order,
-    get_config,
-    grant_bonus,
-    reverse_order,
-)
-from shopcrm.loyalty.models import BonusRule, LedgerEntry, LoyaltyAccount
-from shopcrm.loyalty.postings import ORDER_RULE, RuleState, read_rules, write_counters
-from shopcrm.loyalty.rules import (
-    BonusKind,
-    EntryKind,
-    ProgramConfig,
-    budget_allows,
-    expires_at,
-    net_paid,
-    order_points,
-    points_cost,
-)
-from shopcrm.store.bulk import bulk_insert
-from shopcrm.store.models import Customer
+from shopcrm.loyalty import BudgetExhausted, CustomerNotFound, IdempotencyConflict, OrderNotFound
+from shopcrm.loyalty.ledger import get_config, reverse_order
+from shopcrm.loyalty.models import BonusRule, LedgerEntry
+from shopcrm.loyalty.postings import Earn, Grant, post
+from shopcrm.loyalty.rules import BonusKind, EntryKind, ProgramConfig
 from shopcrm.warehouse.engine import Warehouse
 
-CHUNK = 5000
+CHUNK = 10_000
 _IN = 900  # bound parameters per IN (SQLite allows 32766; PostgreSQL 65535)
 
 
@@ -105,8 +93,20 @@ def _rows(table: Any) -> list[OrderRow]:
             for s, o, c, p, r in zip(*columns, strict=True)]
 
 
-def order_months(warehouse: Warehouse, *, now: datetime) -> Iterator[list[OrderRow]]:
-    """Completed orders up to ``now``, one calendar month of completion at a time."""
+def _earns(table: Any) -> list[Earn]:
+    """Postings straight from the Arrow columns (the reference is built by DuckDB);
+    points are left to the ledger, which knows the member's tier under the lock."""
+    zero = Decimal("0")
+    return [Earn(int(c), r, None, p if p is not None and p > 0 else zero,
+                 f if f is not None and f > 0 else zero)
+            for r, c, p, f in zip(*(table.column(n).to_pylist() for n in
+                                   ("ref", "customer_id", "paid_amount", "refund_amount")),
+                                  strict=True)]
+
+
+def order_months(warehouse: Warehouse, *, now: datetime) -> Iterator[list[Earn]]:
+    """Completed orders up to ``now`` as earn postings, one calendar month of completion
+    at a time (memory stays bounded however many orders there are)."""
     orders = completed_orders(warehouse, now=now)
     bounds = warehouse.execute(orders.aggregate(first=orders.completed_at.min(),
                                                 last=orders.completed_at.max()))
@@ -116,9 +116,10 @@ def order_months(warehouse: Warehouse, *, now: datetime) -> Iterator[list[OrderR
     for start, end in _month_windows(first, last):
         window = orders.filter(orders.completed_at >= ibis.literal(start),
                                orders.completed_at < ibis.literal(end))
-        yield _rows(warehouse.execute(window.select(
-            "source", "order_id", "customer_id", "paid_amount", "refund_amount")
-            .order_by(["customer_id", "source", "order_id"])))
+        yield _earns(warehouse.execute(window.select(
+            ref=window.source.concat(":", window.order_id), customer_id=window.customer_id,
+            paid_amount=window.paid_amount, refund_amount=window.refund_amount)
+            .order_by(["customer_id", "ref"])))
 
 
 def _existing_keys(session: Session, keys: list[str]) -> set[str]:
@@ -129,179 +130,69 @@ def _existing_keys(session: Session, keys: list[str]) -> set[str]:
     return found
 
 
-def _lock_accounts(session: Session, customer_ids: list[int],
-                   now: datetime) -> dict[int, tuple[int, str | None]]:
-    """Create missing accounts of known customers and lock all of them, in ID order
-    (the same order every job uses, so two jobs never deadlock): (balance, tier) each.
+def _among(column: Any, values: list[int], dialect: str) -> Any:
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(BigInteger())))
+    return column.in_(values)
 
-    On SQLite the first insert takes the database write lock for the transaction."""
-    table = cast(Table, LoyaltyAccount.__table__)
-    known: list[int] = []
-    for start in range(0, len(customer_ids), _IN):
-        known.extend(int(c) for c in session.scalars(select(Customer.id).where(
-            Customer.id.in_(customer_ids[start:start + _IN]))))
-    known.sort()
-    if not known:
-        return {}
-    values = [{"customer_id": c, "balance": 0, "lock_version": 0, "created_at": now,
-               "updated_at": now} for c in known]
+
+def _earned_before(session: Session, customer_ids: list[int]) -> set[int]:
+    """Customers among these who earned for an order before."""
     dialect = session.get_bind().dialect.name
-    for start in range(0, len(values), _IN):
-        part = values[start:start + _IN]
-        if dialect == "postgresql":
-            session.execute(postgresql.insert(table).on_conflict_do_nothing(
-                index_elements=["customer_id"]), part)
-        else:
-            session.execute(sqlite.insert(table).on_conflict_do_nothing(
-                index_elements=["customer_id"]), part)
-    accounts: dict[int, tuple[int, str | None]] = {}
-    for start in range(0, len(known), _IN):
-        for customer_id, balance, tier in session.execute(
-                select(table.c.customer_id, table.c.balance, table.c.tier)
-                .where(table.c.customer_id.in_(known[start:start + _IN]))
-                .order_by(table.c.customer_id).with_for_update()):
-            accounts[int(customer_id)] = (int(balance), tier)
-    return accounts
+    step = len(customer_ids) if dialect == "postgresql" else _IN
+    seen: set[int] = set()
+    for start in range(0, len(customer_ids), max(step, 1)):
+        seen.update(int(c) for c in session.scalars(
+            select(LedgerEntry.customer_id).where(
+                _among(LedgerEntry.customer_id, customer_ids[start:start + step], dialect),
+                LedgerEntry.kind == EntryKind.EARN.value).distinct()))
+    return seen
 
 
-def _entry_ids(session: Session, count: int) -> list[int]:
-    """IDs for ``count`` new entries, so lots can name their entry without a round trip
-    per row. PostgreSQL: from the table's sequence; SQLite: after the current maximum
-    (safe: the transaction holds SQLite's write lock)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return [int(i) for i in session.scalars(
-            text("SELECT nextval(pg_get_serial_sequence('loyalty_entries', 'id')) "
-                 "FROM generate_series(1, :n)"), {"n": count})]
-    top = int(session.scalar(select(func.coalesce(func.max(LedgerEntry.id), 0))) or 0)
-    return list(range(top + 1, top + 1 + count))
-
-
-def _stamp(moment: datetime | None) -> str | None:
-    """A time as the bulk loader wants it: UTC text."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if moment else None
-
-
-ENTRY_COLUMNS = ("id", "customer_id", "kind", "points", "idempotency_key", "reason", "source",
-                 "rule", "order_ref", "order_paid", "order_refunded", "value", "at", "actor",
-                 "actor_id")
-LOT_COLUMNS = ("customer_id", "entry_id", "points", "remaining", "earned_at", "expires_at",
-               "rule", "cost_per_point", "order_ref")
-
-
-def earn_chunk(session: Session, *, orders: Sequence[OrderRow], now: datetime,
+def earn_chunk(session: Session, *, orders: Sequence[Earn], now: datetime,
                config: ProgramConfig | None = None,
                actor: audit.Actor = audit.SYSTEM) -> EarnReport:
     """Credit one chunk of completed orders (the service the batch job calls per chunk).
 
-    Set-based: one lock for the chunk's accounts, one look-up for keys already used,
-    then entries and lots through the driver's bulk path (``executemany`` on SQLite,
-    ``COPY`` on PostgreSQL) and one batched balance update. A member with a debt goes
-    through the single-order path, which pays the debt off first.
+    The orders go through :func:`~shopcrm.loyalty.postings.post` as one batch: accounts
+    locked in ID order, keys already used skipped, points at the member's tier, the
+    order rule's budget, debts paid off first, entries and lots by ``COPY`` — the same
+    path and guarantees as a single movement. First-purchase bonuses follow for members
+    whose first order this chunk credited.
     """
     report = EarnReport(orders=len(orders))
-    config = config or get_config(session)
     if not orders:
         return report
-    # Lock first, then look for keys already used: a concurrent run cannot slip between.
-    accounts = _lock_accounts(session, sorted({o.customer_id for o in orders}), now)
-    keys = [f"earn:{o.ref}" for o in orders]
-    done = _existing_keys(session, keys)
-    todo = [o for o, k in zip(orders, keys, strict=True) if k not in done]
-    report.already = len(orders) - len(todo)
-    rules, _ = read_rules(session, [ORDER_RULE], session.get_bind().dialect.name, now,
-                          want_config=False)
-    rule = rules[ORDER_RULE]
-    first_rule = session.scalars(select(BonusRule).where(
+    config = config or get_config(session)
+    first_rule = session.scalars(select(BonusRule.code).where(
         BonusRule.kind == BonusKind.FIRST_PURCHASE.value, BonusRule.active.is_(True))
         .order_by(BonusRule.code).limit(1)).one_or_none()
-    multipliers = {t.code: t.benefits.points_multiplier for t in config.tiers}
-    base = config.tiers[0].benefits.points_multiplier
-    credits: list[tuple[OrderRow, int]] = []
-    slow: list[tuple[OrderRow, int]] = []
-    issued = 0
-    for order in todo:
-        found = accounts.get(order.customer_id)
-        if found is None:
+    customers = sorted({o.customer_id for o in orders})
+    before = _earned_before(session, customers) if first_rule is not None else set()
+    credited: set[int] = set()
+    for outcome in post(session, orders, now=now, config=config, actor=actor):
+        if isinstance(outcome.error, CustomerNotFound):
             report.unknown_customer += 1
-            continue
-        balance, tier = found
-        points = order_points(net_paid(order.paid, order.refunded),
-                              points_per_yuan=config.points_per_yuan,
-                              multiplier=multipliers.get(tier or "", base))
-        if points <= 0:
-            report.zero_points += 1
-            continue
-        if not budget_allows(issued_points=rule.issued_points + issued, points=points,
-                             cost_per_point=rule.cost_per_point, budget=rule.budget):
+        elif isinstance(outcome.error, BudgetExhausted):
             report.over_budget += 1
-            continue
-        if balance < 0:
-            slow.append((order, points))
-            continue
-        issued += points
-        credits.append((order, points))
-    first_timers = (_first_timers(session, [o.customer_id for o, _ in credits])
-                    if first_rule is not None else [])
-    if credits:
-        _write_credits(session, credits, rule=rule, now=now, config=config, actor=actor)
-        rule.issued += issued
-        write_counters(session, rules)
-        report.earned += len(credits)
-        report.points += issued
-    for order, points in slow:
-        earn_order(session, customer_id=order.customer_id, order_ref=order.ref,
-                   points=points, paid=order.paid, refunded=order.refunded, now=now,
-                   config=config, actor=actor)
-        report.earned += 1
-        report.points += points
+        elif isinstance(outcome.error, IdempotencyConflict):
+            report.already += 1  # the order earned before, for the customer of that time
+        elif outcome.error is not None:
+            raise outcome.error
+        elif outcome.replayed:
+            report.already += 1
+        elif outcome.entry is None:
+            report.zero_points += 1
+        else:
+            report.earned += 1
+            report.points += outcome.entry.points
+            credited.add(outcome.customer_id)
     if first_rule is not None:
-        for customer_id in first_timers:
-            try:
-                grant_bonus(session, customer_id=customer_id, rule_code=first_rule.code,
-                            key=f"first_purchase:{customer_id}", now=now, actor=actor)
-                report.first_purchase += 1
-            except LoyaltyError:
-                break  # the budget is spent: no more first-purchase bonuses
+        grants = [Grant(c, first_rule, f"first_purchase:{c}")
+                  for c in sorted(credited - before)]
+        report.first_purchase = sum(o.error is None and not o.replayed for o in post(
+            session, grants, now=now, config=config, actor=actor))
     return report
-
-
-def _write_credits(session: Session, credits: list[tuple[OrderRow, int]], *,
-                   rule: RuleState, now: datetime, config: ProgramConfig,
-                   actor: audit.Actor) -> None:
-    ids = _entry_ids(session, len(credits))
-    at, expiry = _stamp(now), _stamp(expires_at(config.expiry, now))
-    cost = str(rule.cost_per_point)
-    entries, lots = [], []
-    deltas: dict[int, int] = {}
-    for entry_id, (order, points) in zip(ids, credits, strict=True):
-        entries.append((entry_id, order.customer_id, EntryKind.EARN.value, points,
-                        f"earn:{order.ref}", f"order {order.ref}", "order", rule.code,
-                        order.ref, str(order.paid), str(order.refunded),
-                        str(points_cost(points, rule.cost_per_point)), at,
-                        actor.label[:100], actor.user_id))
-        lots.append((order.customer_id, entry_id, points, points, at, expiry, rule.code, cost,
-                     order.ref))
-        deltas[order.customer_id] = deltas.get(order.customer_id, 0) + points
-    connection = session.connection()
-    bulk_insert(connection, "loyalty_entries", ENTRY_COLUMNS, entries)
-    bulk_insert(connection, "loyalty_lots", LOT_COLUMNS, lots)
-    table = cast(Table, LoyaltyAccount.__table__)
-    session.execute(update(table).where(table.c.customer_id == bindparam("c"))
-                    .values(balance=table.c.balance + bindparam("d"), updated_at=now)
-                    .execution_options(synchronize_session=False),
-                    [{"c": c, "d": d} for c, d in sorted(deltas.items())])
-
-
-def _first_timers(session: Session, customer_ids: list[int]) -> list[int]:
-    """Customers among these who never earned for an order before."""
-    customers = sorted(set(customer_ids))
-    seen: set[int] = set()
-    for start in range(0, len(customers), _IN):
-        seen.update(int(c) for c in session.scalars(
-            select(LedgerEntry.customer_id).where(
-                LedgerEntry.customer_id.in_(customers[start:start + _IN]),
-                LedgerEntry.kind == EntryKind.EARN.value).distinct()))
-    return [c for c in customers if c not in seen]
 
 
 def earn_completed_orders(sessions: sessionmaker[Session], *, warehouse: Warehouse,
@@ -311,10 +202,13 @@ def earn_completed_orders(sessions: sessionmaker[Session], *, warehouse: Warehou
     """The earning job: every completed order up to ``now`` earns once (re-runs add
     only orders completed since)."""
     total = EarnReport()
+    with sessions() as session:
+        config = get_config(session)
     for month in order_months(warehouse, now=now):
         for start in range(0, len(month), chunk):
             with sessions.begin() as session:
-                total.add(earn_chunk(session, orders=month[start:start + chunk], now=now))
+                total.add(earn_chunk(session, orders=month[start:start + chunk], now=now,
+                                     config=config))
             if progress:
                 progress(total)
     return total

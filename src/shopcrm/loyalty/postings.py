@@ -65,12 +65,15 @@ from shopcrm.loyalty.rules import (
     MAX_REASON,
     BonusKind,
     EntryKind,
+    ExpiryPolicy,
     LotView,
     ProgramConfig,
     budget_allows,
     consume_fifo,
     expires_at,
     is_expired,
+    net_paid,
+    order_points,
     points_cost,
     spendable,
 )
@@ -88,11 +91,14 @@ SETTINGS = cast(Table, LoyaltySettings.__table__)
 @dataclass(frozen=True)
 class Earn:
     """A completed order's points (key ``earn:<order_ref>``); ``paid``/``refunded`` are
-    the basis later refunds are measured against."""
+    the basis later refunds are measured against. ``points=None``: the programme's points
+    for the order — net paid × points per yuan × the member's tier multiplier, with the
+    tier read under the account lock (what the earning job posts); none to earn is an
+    outcome without an entry, not an error."""
 
     customer_id: int
     order_ref: str
-    points: int
+    points: int | None
     paid: Decimal
     refunded: Decimal = Decimal("0")
     reason: str = ""
@@ -185,10 +191,15 @@ def _check_reason(reason: str | None, *, required: bool) -> str:
 
 def rule_budget_lock(session: Session, rule_code: str) -> None:
     """Exclusive lock on a rule's budget: waits for every transaction crediting under it
-    (they hold the shared lock) and keeps new ones out until this one ends. PostgreSQL
-    only; on SQLite the caller's write already holds the database lock."""
+    and keeps new ones out until this one ends. PostgreSQL: the rule's advisory lock
+    (crediting transactions hold it shared). SQLite: a write first, which takes the
+    database write lock (pysqlite runs reads before a transaction's first write outside
+    it, so a count read earlier could miss a credit committed meanwhile)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(advisory_key(rule_code))))
+    else:
+        session.execute(update(RULES).where(RULES.c.code == rule_code)
+                        .values(code=RULES.c.code))
 
 
 def issued_from_ledger(session: Session, rule_code: str) -> int:
@@ -217,7 +228,7 @@ def _config_from(raw: dict[str, Any] | None) -> ProgramConfig:
 
 # --- the in-memory state of one batch ---------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class _Lot:
     id: int | None
     """The stored ID, or None for a lot this batch creates (``entry`` says whose)."""
@@ -244,6 +255,7 @@ class _Lot:
 class _Account:
     customer_id: int
     balance: int
+    tier: str | None = None
     lots: list[_Lot] | None = None
     changed: bool = False
 
@@ -268,23 +280,24 @@ class RuleState:
 class _Batch:
     now: datetime
     actor: audit.Actor
-    entries: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
     lots: list[_Lot] = field(default_factory=list)
     allocations: list[tuple[int, _Lot, int]] = field(default_factory=list)
     """(entry index, lot, points)."""
+    multipliers: dict[str | None, Decimal] = field(default_factory=dict)
+    """Points multiplier per tier code (the batch's programme)."""
+    expiry: tuple[ExpiryPolicy, datetime | None] | None = None
+    """The expiry of lots opened now (one policy and one moment per batch)."""
 
     def entry(self, account: _Account, *, kind: EntryKind, points: int, key: str,
               reason: str, source: str, rule: str | None = None,
               order_ref: str | None = None, value: Decimal = Decimal("0"),
               basis: tuple[Decimal, Decimal] | None = None) -> int:
-        self.entries.append({
-            "customer_id": account.customer_id, "kind": kind.value, "points": points,
-            "idempotency_key": key, "reason": reason[:MAX_REASON], "source": source[:64],
-            "rule": rule, "order_ref": order_ref,
-            "order_paid": basis[0] if basis else None,
-            "order_refunded": basis[1] if basis else None, "written_off": None,
-            "value": value, "at": self.now, "actor": self.actor.label[:100],
-            "actor_id": self.actor.user_id})
+        # ENTRY_COLUMNS order without the ID (allocated when written).
+        self.entries.append((
+            account.customer_id, kind.value, points, key, reason[:MAX_REASON], source[:64],
+            rule, order_ref, basis[0] if basis else None, basis[1] if basis else None, None,
+            value, self.now, self.actor.label[:100], self.actor.user_id))
         account.balance += points
         account.changed = True
         return len(self.entries) - 1
@@ -387,8 +400,7 @@ def _replay(found: EntryRow | int | None, batch: _Batch, *, customer_id: int,
     if found is None:
         return None
     if isinstance(found, int):
-        row = batch.entries[found]
-        e_kind, e_customer, e_points = row["kind"], row["customer_id"], row["points"]
+        e_customer, e_kind, e_points = batch.entries[found][:3]
     else:
         e_kind, e_customer, e_points = found.kind, found.customer_id, found.points
     if e_kind != kind.value or e_customer != customer_id or (
@@ -409,7 +421,9 @@ def _credit(batch: _Batch, account: _Account, *, kind: EntryKind, points: int, k
                         source=source, rule=rule.code, order_ref=order_ref,
                         value=points_cost(points, rule.cost_per_point), basis=basis)
     settle = min(points, debt)
-    lot = _Lot(None, points - settle, expires_at(config.expiry, batch.now), batch.now,
+    if batch.expiry is None or batch.expiry[0] is not config.expiry:
+        batch.expiry = (config.expiry, expires_at(config.expiry, batch.now))
+    lot = _Lot(None, points - settle, batch.expiry[1], batch.now,
                rule.cost_per_point, order_ref, -(len(batch.lots) + 1), entry=index,
                points=points, rule=rule.code)
     batch.lots.append(lot)
@@ -463,17 +477,29 @@ def _budget(rule: RuleState, points: int, message: str) -> None:
 
 def _apply(batch: _Batch, account: _Account, posting: Posting, found: EntryRow | int | None,
            rules: dict[str, RuleState], config: ProgramConfig | None
-           ) -> tuple[EntryRow | int, bool]:
-    """Apply one posting; (entry index or stored entry, replayed)."""
+           ) -> tuple[EntryRow | int | None, bool]:
+    """Apply one posting; (entry index or stored entry, replayed) — no entry when an
+    order earns nothing."""
     if isinstance(posting, Earn):
         earlier = _replay(found, batch, customer_id=posting.customer_id, kind=EntryKind.EARN,
                           points=None, key=posting.key)
         if earlier is not None:
             return earlier, True
         assert config is not None
+        points = posting.points
+        if points is None:
+            multiplier = batch.multipliers.get(account.tier)
+            if multiplier is None:
+                multiplier = config.tier(account.tier).benefits.points_multiplier
+                batch.multipliers[account.tier] = multiplier
+            points = order_points(net_paid(posting.paid, posting.refunded),
+                                  points_per_yuan=config.points_per_yuan,
+                                  multiplier=multiplier)
+            if points <= 0:
+                return None, False
         rule = rules[ORDER_RULE]
-        _budget(rule, posting.points, f"the budget of rule {rule.code!r} is spent")
-        return _credit(batch, account, kind=EntryKind.EARN, points=posting.points,
+        _budget(rule, points, f"the budget of rule {rule.code!r} is spent")
+        return _credit(batch, account, kind=EntryKind.EARN, points=points,
                        key=posting.key, reason=posting.reason or f"order {posting.order_ref}",
                        source="order", config=config, rule=rule, order_ref=posting.order_ref,
                        basis=(posting.paid, posting.refunded)), False
@@ -504,7 +530,8 @@ def _apply(batch: _Batch, account: _Account, posting: Posting, found: EntryRow |
 def _validate(posting: Posting) -> None:
     """What the one-at-a-time path refuses before it locks anything."""
     if isinstance(posting, Earn):
-        _check_points(posting.points)
+        if posting.points is not None:
+            _check_points(posting.points)
         if posting.paid < 0 or posting.refunded < 0:
             raise LoyaltyError("paid and refunded amounts must not be negative")
     elif isinstance(posting, Redeem):
@@ -564,7 +591,7 @@ def post(session: Session, postings: Sequence[Posting], *, now: datetime,
                                 want_config=False)[0])
     if codes and config is None:
         config = _config_from(reads.config)
-    accounts = {c: _Account(c, b) for c, b in reads.accounts.items()}
+    accounts = {c: _Account(c, b, t) for c, (b, t) in reads.accounts.items()}
     for customer_id in {p.customer_id for p in todo if isinstance(p, Redeem)}:
         if customer_id in accounts:
             accounts[customer_id].lots = []
@@ -576,7 +603,7 @@ def post(session: Session, postings: Sequence[Posting], *, now: datetime,
     stored = {row[4]: EntryRow(*row) for row in reads.entries}
     batch = _Batch(now, actor)
     seen: dict[str, int] = {}
-    results: list[tuple[int, EntryRow | int, bool, int]] = []
+    results: list[tuple[int, EntryRow | int | None, bool, int]] = []
     for i in valid:
         posting = postings[i]
         account = accounts.get(posting.customer_id)
@@ -585,16 +612,19 @@ def post(session: Session, postings: Sequence[Posting], *, now: datetime,
                                  error=CustomerNotFound(posting.customer_id))
             continue
         found: EntryRow | int | None = seen.get(posting.key, stored.get(posting.key))
-        mark = _mark(batch, account, rules)
+        # An earning refuses before it changes anything; the others may refuse after
+        # (a redemption expires lots first), so they are rolled back like a savepoint.
+        mark = None if isinstance(posting, Earn) else _mark(batch, account, rules)
         batch.actor = actors[i] if actors is not None else actor
         try:
             entry, replayed = _apply(batch, account, posting, found, rules, config)
         except LoyaltyError as exc:
-            _undo(batch, account, mark)
+            if mark is not None:
+                _undo(batch, account, mark)
             outcomes[i] = Posted(posting.customer_id, error=exc)
             continue
-        if not replayed:
-            seen[posting.key] = cast(int, entry)
+        if isinstance(entry, int) and not replayed:
+            seen[posting.key] = entry
         results.append((i, entry, replayed, account.balance))
     entry_ids = _write(io, batch, accounts, rules, reads)
     if session.identity_map:
@@ -602,9 +632,10 @@ def post(session: Session, postings: Sequence[Posting], *, now: datetime,
         session.expire_all()
     made: dict[int, EntryRow] = {}
     for i, entry, replayed, balance in results:
+        row: EntryRow | None
         if isinstance(entry, int):
             if entry not in made:
-                made[entry] = EntryRow(entry_ids[entry], **batch.entries[entry])
+                made[entry] = EntryRow(entry_ids[entry], *batch.entries[entry])
             row = made[entry]
         else:
             row = entry
@@ -622,11 +653,11 @@ def _write(io: Io, batch: _Batch, accounts: dict[int, _Account],
     for lot, lot_id in zip(batch.lots, reads.lot_ids, strict=False):
         lot.id = lot_id
         assert lot.entry is not None
-        lots.append((lot_id, batch.entries[lot.entry]["customer_id"], entry_ids[lot.entry],
+        lots.append((lot_id, batch.entries[lot.entry][0], entry_ids[lot.entry],
                      lot.points, lot.remaining, lot.earned_at, lot.expires_at, lot.rule,
                      lot.cost_per_point, lot.order_ref))
     io.write(Writes(
-        entries=[(entry_id, *e.values()) for entry_id, e in
+        entries=[(entry_id, *e) for entry_id, e in
                  zip(entry_ids, batch.entries, strict=True)],
         lots=lots,
         allocations=[(entry_ids[index], cast(int, lot.id), points)

@@ -29,13 +29,19 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from shopcrm.store.bulk import bulk_insert
-
 ENTRY_COLUMNS = ("id", "customer_id", "kind", "points", "idempotency_key", "reason", "source",
                  "rule", "order_ref", "order_paid", "order_refunded", "written_off", "value",
                  "at", "actor", "actor_id")
 LOT_COLUMNS = ("id", "customer_id", "entry_id", "points", "remaining", "earned_at",
                "expires_at", "rule", "cost_per_point", "order_ref")
+COPY_TYPES = (
+    ("int8", "int8", "text", "int8", "text", "text", "text", "text", "text", "numeric",
+     "numeric", "int8", "numeric", "timestamptz", "text", "int8"),
+    ("int8", "int8", "int8", "int8", "int8", "timestamptz", "timestamptz", "text", "numeric",
+     "text"),
+    ("int8", "int8", "int8"),
+)
+"""Column types of entries, lots and allocations for binary ``COPY``."""
 RULE_COLUMNS = ("code", "kind", "name", "points", "cost_per_point", "budget", "issued_points",
                 "active")
 LOT_READ = ("id", "customer_id", "remaining", "expires_at", "earned_at", "cost_per_point",
@@ -49,8 +55,8 @@ COPY_ROWS = 64
 class Reads:
     """What a batch reads under its locks."""
 
-    accounts: dict[int, int]
-    """customer → balance (locked)."""
+    accounts: dict[int, tuple[int, str | None]]
+    """customer → (balance, tier), locked."""
     entries: list[tuple[Any, ...]]
     """Stored entries whose keys the postings use (``ENTRY_COLUMNS`` order)."""
     rules: list[tuple[Any, ...]]
@@ -130,32 +136,32 @@ class Io:
             # Missing accounts of known customers first, then every lock in ID order.
             send("create", "INSERT INTO loyalty_accounts (customer_id, balance, lock_version, "
                  "created_at, updated_at) SELECT id, 0, 0, %s, %s FROM customers "
-                 "WHERE id = ANY(%s::bigint[]) ORDER BY id "
+                 "WHERE id = ANY(%b::bigint[]) ORDER BY id "
                  "ON CONFLICT (customer_id) DO NOTHING", (now, now, customers))
-            send("lock", "SELECT customer_id, balance FROM loyalty_accounts "
-                 "WHERE customer_id = ANY(%s::bigint[]) ORDER BY customer_id FOR UPDATE",
+            send("lock", "SELECT customer_id, balance, tier FROM loyalty_accounts "
+                 "WHERE customer_id = ANY(%b::bigint[]) ORDER BY customer_id FOR UPDATE",
                  (customers,))
             if codes:
                 send("advisory", "SELECT pg_advisory_xact_lock_shared(k) "
-                     "FROM unnest(%s::bigint[]) AS k", ([advisory_key(c) for c in codes],))
+                     "FROM unnest(%b::bigint[]) AS k", ([advisory_key(c) for c in codes],))
                 columns = ", ".join(RULE_COLUMNS)
                 send("budgeted", f"SELECT {columns} FROM loyalty_rules WHERE code = "
-                     "ANY(%s::text[]) AND budget IS NOT NULL ORDER BY code FOR UPDATE",
+                     "ANY(%b::text[]) AND budget IS NOT NULL ORDER BY code FOR UPDATE",
                      (codes,))
                 send("free", f"SELECT {columns} FROM loyalty_rules WHERE code = "
-                     "ANY(%s::text[]) AND budget IS NULL", (codes,))
+                     "ANY(%b::text[]) AND budget IS NULL", (codes,))
                 send("config", "SELECT config FROM loyalty_settings WHERE id = 1", ())
             if keys:
                 send("entries", f"SELECT {', '.join(ENTRY_COLUMNS)} FROM loyalty_entries "
-                     "WHERE idempotency_key = ANY(%s::text[])", (keys,))
+                     "WHERE idempotency_key = ANY(%b::text[])", (keys,))
             if spenders:
                 send("lots", f"SELECT {', '.join(LOT_READ)} FROM loyalty_lots WHERE "
-                     "customer_id = ANY(%s::bigint[]) AND remaining > 0 ORDER BY id",
+                     "customer_id = ANY(%b::bigint[]) AND remaining > 0 ORDER BY id",
                      (spenders,))
                 # A redemption may expire any lot past its date: one entry each, at most.
                 send("entry_ids", "SELECT nextval(pg_get_serial_sequence('loyalty_entries', "
                      "'id')) FROM generate_series(1, %s + (SELECT count(*) FROM loyalty_lots "
-                     "WHERE customer_id = ANY(%s::bigint[]) AND remaining > 0 "
+                     "WHERE customer_id = ANY(%b::bigint[]) AND remaining > 0 "
                      "AND expires_at <= %s))", (entries, spenders, now))
             else:
                 send("entry_ids", "SELECT nextval(pg_get_serial_sequence('loyalty_entries', "
@@ -169,7 +175,7 @@ class Io:
 
         config_rows = rows("config")
         return Reads(
-            accounts={int(c): int(b) for c, b in rows("lock")},
+            accounts={int(c): (int(b), t) for c, b, t in rows("lock")},
             entries=[self._entry(r) for r in rows("entries")],
             rules=rows("budgeted") + rows("free"),
             config=config_rows[0][0] if config_rows else None,
@@ -196,9 +202,9 @@ class Io:
         chunked("INSERT INTO loyalty_accounts (customer_id, balance, lock_version, created_at, "
                 "updated_at) SELECT id, 0, 0, ?, ? FROM customers WHERE id IN ({}) "
                 "ORDER BY id ON CONFLICT (customer_id) DO NOTHING", customers, (stamp, stamp))
-        accounts = {int(c): int(b) for c, b in chunked(
+        accounts = {int(c): (int(b), t) for c, b, t in chunked(
             "UPDATE loyalty_accounts SET lock_version = lock_version + 1 "
-            "WHERE customer_id IN ({}) RETURNING customer_id, balance", customers)}
+            "WHERE customer_id IN ({}) RETURNING customer_id, balance, tier", customers)}
         rules: list[tuple[Any, ...]] = []
         config = None
         if codes:
@@ -264,9 +270,14 @@ class Io:
                     writes.allocations)]
         large = len(writes.entries) + len(writes.lots) >= COPY_ROWS
         if large:
-            for table, columns, rows in inserts:
-                if rows:
-                    bulk_insert(self.connection, table, columns, rows)
+            with raw.cursor() as cursor:
+                for (table, columns, rows), types in zip(inserts, COPY_TYPES, strict=True):
+                    if rows:
+                        with cursor.copy(f"COPY {table} ({', '.join(columns)}) "
+                                         "FROM STDIN (FORMAT BINARY)") as copy:
+                            copy.set_types(types)  # binary, typed: the cheapest per row
+                            for row in rows:
+                                copy.write_row(row)
         with raw.pipeline(), raw.cursor() as cursor:
             if not large:
                 for table, columns, rows in inserts:
@@ -278,12 +289,12 @@ class Io:
             if writes.lot_remaining:
                 ids, left = zip(*writes.lot_remaining, strict=True)
                 cursor.execute("UPDATE loyalty_lots AS l SET remaining = v.r FROM "
-                               "unnest(%s::bigint[], %s::bigint[]) AS v(id, r) "
+                               "unnest(%b::bigint[], %b::bigint[]) AS v(id, r) "
                                "WHERE l.id = v.id", (list(ids), list(left)))
             if writes.balances:
                 customers, balances = zip(*writes.balances, strict=True)
                 cursor.execute("UPDATE loyalty_accounts AS a SET balance = v.b, "
-                               "updated_at = %s FROM unnest(%s::bigint[], %s::bigint[]) "
+                               "updated_at = %s FROM unnest(%b::bigint[], %b::bigint[]) "
                                "AS v(c, b) WHERE a.customer_id = v.c",
                                (writes.now, list(customers), list(balances)))
             for code, issued in writes.counters:
@@ -293,18 +304,30 @@ class Io:
     def _write_sqlite(self, writes: Writes) -> None:
         raw = self.raw
 
-        def text_row(row: Sequence[Any]) -> tuple[Any, ...]:
-            return tuple(utc_text(v) if isinstance(v, datetime) else
-                         str(v) if isinstance(v, Decimal) else v for v in row)
+        stamps: dict[datetime | None, str | None] = {None: None}  # few distinct times
 
+        def stamp(value: datetime | None) -> str | None:
+            if value not in stamps:
+                stamps[value] = utc_text(value)
+            return stamps[value]
+
+        def number(value: Decimal | None) -> str | None:
+            return None if value is None else str(value)
+
+        # SQLite takes numbers as text and times as SQLAlchemy's UTC text; only these
+        # columns need converting (see COPY_TYPES for the column types).
+        entries = [(*r[:9], number(r[9]), number(r[10]), r[11], str(r[12]), stamp(r[13]),
+                    r[14], r[15]) for r in writes.entries]
+        lots = [(*r[:5], stamp(r[5]), stamp(r[6]), r[7], str(r[8]), r[9])
+                for r in writes.lots]
         for table, columns, rows in (
-                ("loyalty_entries", ENTRY_COLUMNS, writes.entries),
-                ("loyalty_lots", LOT_COLUMNS, writes.lots),
+                ("loyalty_entries", ENTRY_COLUMNS, entries),
+                ("loyalty_lots", LOT_COLUMNS, lots),
                 ("loyalty_allocations", ("entry_id", "lot_id", "points"), writes.allocations)):
             if rows:
                 marks = ", ".join("?" for _ in columns)
                 raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
-                                [text_row(r) for r in rows])
+                                rows)
         for sql, params in self._updates(writes):
             if params:
                 raw.executemany(sql, params)

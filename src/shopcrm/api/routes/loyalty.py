@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +30,7 @@ from shopcrm.loyalty import (
     OrderNotFound,
     RuleNotFound,
     ledger,
+    postings,
     reports,
 )
 from shopcrm.loyalty.benefits import benefits_for, member_card
@@ -46,6 +47,7 @@ from shopcrm.loyalty.rules import (
 
 router = APIRouter(prefix="/api/v1/loyalty", tags=["loyalty"])
 
+MAX_MOVEMENTS = 1000
 CustomerId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the unified customer ID")]
 Points = Annotated[int, Field(gt=0, le=MAX_POINTS, strict=True,
                               description="a positive whole number of points")]
@@ -154,6 +156,48 @@ class BonusRequest(BaseModel):
     idempotency_key: Key
     points: Points | None = Field(default=None, description="default: the rule's points")
     reason: str = Field(default="", max_length=MAX_REASON)
+
+
+class RedeemItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["redeem"]
+    customer_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    points: Points
+    idempotency_key: Key
+    reason: str = Field(default="", max_length=MAX_REASON)
+
+
+class BonusItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["bonus"]
+    customer_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    rule: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    idempotency_key: Key
+    points: Points | None = Field(default=None, description="default: the rule's points")
+    reason: str = Field(default="", max_length=MAX_REASON)
+
+
+class MovementsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    movements: list[Annotated[RedeemItem | BonusItem, Field(discriminator="type")]] = Field(
+        min_length=1, max_length=MAX_MOVEMENTS,
+        description="applied in order, in one transaction")
+
+
+class MovementError(BaseModel):
+    status: int = Field(description="what the single route would answer: 404, 409, 422")
+    detail: str
+
+
+class MovementResult(BaseModel):
+    customer_id: int
+    balance: int | None = Field(description="after this movement (none when refused)")
+    replayed: bool
+    entry: EntryPublic | None
+    error: MovementError | None = Field(description="set when refused; nothing changed")
 
 
 class ReverseRequest(BaseModel):
@@ -285,6 +329,37 @@ def redeem(customer_id: CustomerId, body: RedeemRequest, request: Request,
     except ERRORS as exc:
         raise _problem(exc) from exc
     return _movement(customer_id, movement)
+
+
+@router.post("/movements", response_model=list[MovementResult])
+def movements(body: MovementsRequest, request: Request, context: ContextDep,
+              principal: Annotated[Principal, require(Permission.MANAGE_LOYALTY)],
+              ) -> list[MovementResult]:
+    """Many redemptions and bonus grants in one transaction (e.g. a till syncing its
+    day): each is applied as its single route would, in order; a refused one changes
+    nothing and carries its error, the others go on. 200 with one result per movement."""
+    items: list[postings.Posting] = [
+        postings.Redeem(m.customer_id, m.points, f"api:{m.idempotency_key}", m.reason, "api")
+        if isinstance(m, RedeemItem) else
+        postings.Grant(m.customer_id, m.rule, f"api:{m.idempotency_key}", m.points, m.reason)
+        for m in body.movements]
+    try:
+        with context.sessions.begin() as session:
+            outcomes = postings.post(session, items, now=context.clock.now(),
+                                     actor=client_actor(request, principal))
+    except ERRORS as exc:  # a key taken by a concurrent request: nothing was written
+        raise _problem(exc) from exc
+    results = []
+    for outcome in outcomes:
+        error = None
+        if outcome.error is not None:
+            problem = _problem(outcome.error)
+            error = MovementError(status=problem.status_code, detail=str(problem.detail))
+        results.append(MovementResult(customer_id=outcome.customer_id,
+                                      balance=None if error else outcome.balance,
+                                      replayed=outcome.replayed, entry=_entry(outcome.entry),
+                                      error=error))
+    return results
 
 
 @router.post("/customers/{customer_id}/adjust", response_model=MovementPublic)
