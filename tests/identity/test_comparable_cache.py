@@ -98,7 +98,7 @@ class People:
         return rows
 
 
-def _add_all(session: Session, context: AppContext, rows: list[dict[str, str | None]]
+def add_records(session: Session, context: AppContext, rows: list[dict[str, str | None]]
              ) -> list[int]:
     ids = []
     for row in rows:
@@ -131,7 +131,7 @@ def test_incremental_runs_from_the_cache_equal_a_full_run(context: AppContext,
     cache = cache_for(context.settings.home)
     people = People(5)
     with context.sessions.begin() as session:
-        first = _add_all(session, context, people.records(70))
+        first = add_records(session, context, people.records(70))
         full = resolve_full(session, now=context.clock.now(), cache=cache)
     assert full.model_id is not None and full.probable_edges > 0, "the model must be trained"
     written = cache.load(fingerprint(max_identities=12))
@@ -146,9 +146,9 @@ def test_incremental_runs_from_the_cache_equal_a_full_run(context: AppContext,
             SourceIdentity.phone == locker)))
         lockers = [add(session, context, source="pdd", external_id=f"rcv-locker-{i}",
                        name=f"顾客{i:02d}", phone=locker, kind="receiver") for i in range(14)]
-        new = _add_all(session, context, people.records(12)) + lockers
+        new = add_records(session, context, people.records(12)) + lockers
         # Records of people seen before, on another source.
-        new += _add_all(session, context, People(5, tag="again-").records(6))
+        new += add_records(session, context, People(5, tag="again-").records(6))
         result = resolve_incremental(session, new, now=context.clock.now(), cache=cache)
     assert result.model_id == full.model_id
     incremental, links = _assignment(context), _probable(context)
@@ -173,7 +173,7 @@ def test_records_changed_outside_a_run_are_read_again(sqlite_context: AppContext
     context = sqlite_context
     cache = cache_for(context.settings.home)
     with context.sessions.begin() as session:
-        first = _add_all(session, context, People(5).records(70))
+        first = add_records(session, context, People(5).records(70))
         assert resolve_full(session, now=context.clock.now(), cache=cache).model_id
     clock.advance(timedelta(hours=1))
     with context.sessions.begin() as session:
@@ -185,7 +185,7 @@ def test_records_changed_outside_a_run_are_read_again(sqlite_context: AppContext
             name="赵敏"))
     cache.forget([first[5]])
     with context.sessions.begin() as session:
-        new = _add_all(session, context, People(9).records(1))
+        new = add_records(session, context, People(9).records(1))
         resolve_incremental(session, new, now=context.clock.now(), cache=cache)
     kept = cache.load(fingerprint(max_identities=12))
     assert kept is not None

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from sqlalchemy import select
-from test_comparable_cache import People, _add_all
+from test_comparable_cache import People, add_records
 
 from shopcrm.context import AppContext
 from shopcrm.identity import matching
@@ -130,7 +130,7 @@ def test_the_duckdb_trained_model_scores_the_same_pairs_on_spark(spark: Any) -> 
 def test_full_resolution_on_spark_equals_duckdb(sqlite_context: AppContext, spark: Any) -> None:
     context = sqlite_context
     with context.sessions.begin() as session:
-        _add_all(session, context, People(8).records(80))
+        add_records(session, context, People(8).records(80))
         first = resolve_full(session, now=context.clock.now())
     assert first.model_id is not None and first.probable_edges > 0
 
