@@ -133,3 +133,40 @@ def test_no_features_run_yet(sqlite_context: AppContext) -> None:
     seg = _create(sqlite_context, "early", RECENT)  # definable before the first run
     with pytest.raises(NoFeaturesYet):
         segment_members(sqlite_context, seg)
+
+
+def test_clv_snapshot_feeds_clv_conditions(sqlite_context: AppContext, clock: FakeClock,
+                                           tmp_path: Path) -> None:
+    """`shopcrm segment clv` writes a CLV snapshot; `clv` conditions read the latest."""
+    import random
+
+    from shop import COLUMNS
+
+    from shopcrm.segments.clv_service import compute_clv
+
+    context = sqlite_context
+    clock.set(datetime(2026, 3, 1, 2, tzinfo=UTC))
+    rng = random.Random(5)
+    rows = []
+    for m in range(40):  # buyers at different rates, some of whom stop for good
+        start = datetime(2025, 3, 1) + timedelta(days=rng.randrange(60))
+        gap, stops = rng.choice([20, 45, 90]), start + timedelta(days=rng.randrange(30, 400))
+        level = rng.choice([30, 60, 120, 300])  # each buyer spends at their own level
+        day, k = start, 0
+        while day < min(stops, datetime(2026, 2, 28)):
+            rows.append({**dict.fromkeys(COLUMNS, ""), "order": f"M{m}-{k}", "member": f"m{m}",
+                         "created": f"{day:%Y-%m-%d} 10:00:00",
+                         "paid": f"{level * rng.uniform(0.5, 1.5):.2f}", "status": "done"})
+            day, k = day + timedelta(days=rng.randrange(gap // 2, gap * 2)), k + 1
+    import_orders(context, tmp_path, "many", rows)
+    compute_features(context)
+    with context.sessions() as session, pytest.raises(RuleError, match="no CLV snapshot"):
+        estimate(context, session, {"kind": "clv", "field": "clv", "op": "gt", "value": 0})
+    run = compute_clv(context)
+    assert run.customers == 40
+    with context.sessions() as session:
+        everyone = estimate(context, session, {"kind": "clv", "field": "p_alive", "op": "gte",
+                                               "value": 0})
+        top = estimate(context, session, {"kind": "clv", "field": "clv", "op": "top",
+                                          "value": 0.25})
+    assert everyone.size == 40 and top.size == 10
