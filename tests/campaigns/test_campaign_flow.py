@@ -227,3 +227,11 @@ def test_sending_is_throttled_per_channel(context: AppContext,
     # a bucket of 20 tokens refilled at 20/s: 61 messages need (61 - 20) / 20 s of waiting
     assert sum(waited) == pytest.approx(41 / 20, abs=0.01)
     assert clock.now() - before == timedelta(seconds=sum(waited))
+
+
+def test_a_missing_segment_is_a_clear_refusal_not_a_crash(context: AppContext) -> None:
+    from shopcrm.campaigns.audience import AudienceUnavailable, resolve_audience
+    from shopcrm.campaigns.specs import SegmentAudience
+
+    with pytest.raises(AudienceUnavailable, match="segment 424242 does not exist"):
+        resolve_audience(context, SegmentAudience(segment_id=424242), reason="launch")

@@ -38,7 +38,8 @@ def test_navigation_has_tags_between_segments_and_loyalty(
     nav = re.search(r'<nav class="sections".*?</nav>', page, re.S)
     assert nav
     assert re.findall(r'href="([^"]+)"', nav.group(0)) == [
-        "/", "/customers", "/segments", "/tags", "/loyalty", "/settings"]
+        "/", "/customers", "/segments", "/tags", "/loyalty", "/campaigns", "/service",
+        "/settings"]
 
 
 def test_builder_live_count_save_and_segment_page(computed: Shop,

@@ -133,7 +133,11 @@ class SegmentAudienceSource:
             raise AudienceUnavailable(
                 "saved segments are not available in this installation; use a list of "
                 "customer IDs") from exc
-        snapshot_id, members = module.snapshot_members(context, spec.segment_id, reason=reason)
+        try:
+            snapshot_id, members = module.snapshot_members(context, spec.segment_id,
+                                                           reason=reason)
+        except (LookupError, ValueError) as exc:  # no such segment, or it cannot run now
+            raise AudienceUnavailable(f"the audience cannot be drawn: {exc}") from exc
         with context.sessions() as session:
             found = current_customers(session, members)
         return Audience(snapshot_id=f"segment:{snapshot_id}"[:64],
