@@ -331,7 +331,7 @@ class Dispatcher:
         plan = self._plans.get(campaign.id)
         if plan is not None and plan.updated_at == campaign.updated_at:
             return plan
-        spec = spec_of(campaign)
+        spec = spec_of(campaign, audience=False)
         pool = None
         if spec.offer.kind == "coupon" and spec.offer.pool_id is not None:
             with self.context.sessions() as session:

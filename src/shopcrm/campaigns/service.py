@@ -55,11 +55,16 @@ def get_campaign(session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
-def spec_of(campaign: Campaign) -> CampaignSpec:
-    """The stored plan as the validated model (the row's JSON columns)."""
+def spec_of(campaign: Campaign, *, audience: bool = True) -> CampaignSpec:
+    """The stored plan as the validated model (the row's JSON columns). Without
+    ``audience`` an uploaded list is left out — after the launch the delivery rows are
+    the audience, and a million IDs parsed per dispatcher cost ~100 MB for nothing."""
+    stored = campaign.audience
+    if not audience and stored.get("kind") == "list":
+        stored = {"kind": "list", "customer_ids": []}
     return CampaignSpec.model_validate({
         "name": campaign.name, "channel": campaign.channel, "purpose": campaign.purpose,
-        "language": campaign.language, "audience": campaign.audience,
+        "language": campaign.language, "audience": stored,
         "content": campaign.content, "offer": campaign.offer, "schedule": campaign.schedule,
         "experiment": {"holdout_share": float(campaign.holdout_share),
                        "attribution_days": campaign.attribution_days},

@@ -312,7 +312,7 @@ def campaign_page(request: Request, context: ContextDep,
         except CampaignError:
             return _render(request, context, "error.html", principal=principal,
                            status_code=404, error="not_found")
-        spec = service.spec_of(campaign)
+        spec = service.spec_of(campaign, audience=False)
         counts = service.counts(session, campaign_id=campaign_id, now=now)
         by_arm = service.counts_by_arm(session, campaign_id=campaign_id)
         dead = list(session.scalars(select(Delivery).where(

@@ -351,7 +351,7 @@ def preview_campaign(campaign_id: Id, body: PreviewRequest, context: ContextDep,
     """A campaign's variant as a chosen customer would receive it."""
     with context.sessions() as session:
         try:
-            spec = service.spec_of(service.get_campaign(session, campaign_id))
+            spec = service.spec_of(service.get_campaign(session, campaign_id), audience=False)
         except ERRORS as exc:
             raise _problem(exc) from exc
     variants = {v.name: v for v in spec.content.variants}
