@@ -41,7 +41,9 @@ def test_spark_model_rewrites_the_sql_and_keeps_the_parameters() -> None:
     assert "`name_l` = `name_r`" in conditions
     jaro = [c for c in conditions if "name_l" in c and "aggregate" in c]
     assert len(jaro) == 1 and jaro[0].endswith(" >= 0.9")
-    assert "DECODE(ENCODE(`name_l`, 'UTF-8'), 'ISO-8859-1')" in jaro[0]
+    # Measured in the units this DuckDB measures (bytes on 2.0.0, characters later).
+    in_bytes = "DECODE(ENCODE(`name_l`, 'UTF-8'), 'ISO-8859-1')" in jaro[0]
+    assert in_bytes == matching.duckdb_compares_bytes()
     assert "jaro_winkler" not in " ".join(conditions).lower()
     rules = translated["blocking_rules_to_generate_predictions"]
     assert rules[0]["blocking_rule"] == "l.`phone_pattern` = r.`phone_pattern`"

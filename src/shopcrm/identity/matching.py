@@ -16,6 +16,7 @@ rewrites its SQL for Spark so that every pair scores exactly as on DuckDB.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -24,11 +25,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 import sqlglot
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from sqlglot import exp
+
+from shopcrm.identity import blocks
 
 logging.getLogger("splink").setLevel(logging.WARNING)
 
@@ -126,16 +130,24 @@ def _settings(spec: MatchSpec) -> SettingsCreator:
     )
 
 
-def train(records: pa.Table | list[pa.Table], spec: MatchSpec, *, seed: int = 42) -> dict[str, Any]:
-    """Estimate the model on these records; returns the settings JSON to store."""
-    linker = _linker(records, _settings(spec))
+def _tables(records: pa.Table | list[pa.Table]) -> list[pa.Table]:
+    return records if isinstance(records, list) else [records]
+
+
+def train(records: pa.Table | list[pa.Table], spec: MatchSpec, *, seed: int = 42,
+          max_block: int = blocks.MAX_BLOCK) -> dict[str, Any]:
+    """Estimate the model on these records; returns the settings JSON to store.
+    Expectation–maximisation runs on the training blocks without their oversized keys
+    (see :mod:`~shopcrm.identity.blocks`)."""
+    capped = blocks.cap(_tables(records), list(spec.training_blocks), limit=max_block)
+    linker = _linker(capped.tables, _settings(spec))
     if spec.deterministic:
         linker.training.estimate_probability_two_random_records_match(
             list(spec.deterministic), recall=spec.expected_recall)
     linker.training.estimate_u_using_random_sampling(max_pairs=spec.max_pairs_for_u, seed=seed)
     trained = 0
     problems: list[str] = []
-    for rule in spec.training_blocks:
+    for rule in capped.rules:
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, estimate_without_term_frequencies=True)
@@ -164,18 +176,26 @@ def _linker(records: pa.Table | list[pa.Table], settings: SettingsCreator | dict
 
 
 def predict(records: pa.Table | list[pa.Table], model: dict[str, Any], *,
-            threshold: float, spark: Any = None) -> list[ScoredPair]:
+            threshold: float, spark: Any = None,
+            max_block: int = blocks.MAX_BLOCK) -> list[ScoredPair]:
     """Every blocked pair at or above ``threshold`` match probability (on Spark when a
-    session is given)."""
-    linker = _linker(records, model) if spark is None else _spark_linker(spark, records, model)
+    session is given); keys held by more than ``max_block`` records do not block."""
+    capped = blocks.cap(_tables(records), _rules(model), limit=max_block)
+    tables, model = capped.tables, capped.model(model)
+    linker = _linker(tables, model) if spark is None else _spark_linker(spark, tables, model)
     result = linker.inference.predict(threshold_match_probability=threshold)
     return _pairs(_frame(result), model)
 
 
 def predict_new(everyone: pa.Table, new: pa.Table, model: dict[str, Any], *,
-                threshold: float, spark: Any = None) -> list[ScoredPair]:
+                threshold: float, spark: Any = None,
+                max_block: int = blocks.MAX_BLOCK) -> list[ScoredPair]:
     """Pairs between the ``new`` records and ``everyone`` (which holds the new ones too,
-    so new records meet each other), each pair once."""
+    so new records meet each other), each pair once. Block sizes are counted over
+    ``everyone``, so a new record blocks exactly as in a full run."""
+    capped = blocks.cap([everyone], _rules(model), limit=max_block)
+    everyone, model = capped.tables[0], capped.model(model)
+    new = everyone.filter(pc.is_in(everyone.column("unique_id"), new.column("unique_id")))
     everyone = _candidates(everyone, new, model)
     linker = (_linker(everyone, model) if spark is None
               else _spark_linker(spark, everyone, model))
@@ -194,6 +214,10 @@ def predict_new(everyone: pa.Table, new: pa.Table, model: dict[str, Any], *,
             seen.add((pair.left, pair.right))
             pairs.append(pair)
     return pairs
+
+
+def _rules(model: dict[str, Any]) -> list[Any]:
+    return list(model.get("blocking_rules_to_generate_predictions", []))
 
 
 def _candidates(everyone: pa.Table, new: pa.Table, model: dict[str, Any]) -> pa.Table:
@@ -234,13 +258,14 @@ def spark_model(model: dict[str, Any]) -> dict[str, Any]:
     quoted identifiers (``"name_l" = "name_r"``) for two string constants — every
     exact-match level would silently never match — and has no
     ``jaro_winkler_similarity``. Splink's Scala UDF jar has a ``jaro_winkler``, but it
-    measures characters and matches them in another order, while DuckDB measures UTF-8
-    bytes (a Chinese character is three): ``上海市人民路1号`` vs ``…2号`` is 0.982 on
-    DuckDB and 0.950 in the UDF, and 676 of 5,041 name/address pairs in the tests differ
-    by up to 0.056 — enough to cross a level's threshold. So the Jaro(-Winkler) levels
-    become a Spark SQL expression of DuckDB's algorithm over the strings' bytes
-    (:func:`_jaro_sql`), and ``levenshtein`` takes the bytes too: every pair scores
-    exactly as on DuckDB."""
+    matches characters in another order than DuckDB, and DuckDB 2.0.0 measured UTF-8
+    bytes (a Chinese character is three; 2.0.1 measures characters): ``上海市人民路1号``
+    vs ``…2号`` is 0.982 on DuckDB 2.0.0 and 0.950 in the UDF, and 676 of 5,041
+    name/address pairs in the tests differed by up to 0.056 — enough to cross a level's
+    threshold. So the Jaro(-Winkler) levels become a Spark SQL expression of DuckDB's
+    algorithm (:func:`_jaro_sql`), over the strings' bytes when this DuckDB counts bytes
+    (:func:`duckdb_compares_bytes`), and ``levenshtein`` takes the same units: every pair
+    scores exactly as on DuckDB."""
     translated = copy.deepcopy(model)
     for comparison in translated["comparisons"]:
         for level in comparison["comparison_levels"]:
@@ -265,7 +290,8 @@ def _to_spark(sql: str) -> str:
         if found is None:
             return node
         name, args = found
-        left, right = (_as_bytes(a.copy()).sql("spark") for a in args)
+        units = _as_bytes if duckdb_compares_bytes() else (lambda value: value)
+        left, right = (units(a.copy()).sql("spark") for a in args)
         token = f"__shopcrm_similarity_{len(expanded)}__"
         expanded[token] = (f"levenshtein({left}, {right})" if name == "levenshtein" else
                            _jaro_sql(left, right, winkler=name == "jaro_winkler_similarity"))
@@ -287,6 +313,15 @@ def _similarity_call(node: exp.Expression) -> tuple[str, list[exp.Expression]] |
             and node.name.lower() in ("jaro_winkler_similarity", "jaro_similarity")):
         return node.name.lower(), list(node.expressions)
     return None
+
+
+@functools.cache
+def duckdb_compares_bytes() -> bool:
+    """Whether this DuckDB's string similarities count UTF-8 bytes (DuckDB 2.0.0) or
+    characters (2.0.1 and later): the Spark rewrite must measure the same units, or a
+    Chinese address scores differently on the two engines."""
+    row = duckdb.execute("SELECT levenshtein('', 'é')").fetchone()
+    return bool(row and row[0] == 2)
 
 
 def _as_bytes(value: exp.Expression) -> exp.Expression:
