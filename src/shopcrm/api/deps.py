@@ -25,11 +25,13 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = frozenset({"/health", "/login", "/lang/{lang}", "/static",
                           "/t/o/{token}", "/t/c/{token}", "/u/{token}",
-                          "/api/v1/track/sms/receipts", "/api/v1/track/sms/replies"})
+                          "/api/v1/track/sms/receipts", "/api/v1/track/sms/replies",
+                          "/api/v1/track/sms/{provider}/{kind}/{token}"})
 """Routes reachable without signing in: health checks, the login page, static files,
 and the campaign tracking endpoints — the open pixel and click redirects (authenticated
 by an HMAC tag over the delivery), unsubscribe pages (by a signed token) and the SMS
-gateway's receipt and reply callbacks (by the gateway's request signature)."""
+gateway's receipt and reply callbacks (by the gateway's request signature; the SMS
+clouds' by a secret token in the URL)."""
 PERMISSION_MARK = "__shopcrm_permission__"
 
 

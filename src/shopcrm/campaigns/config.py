@@ -33,6 +33,8 @@ across restarts. Example::
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import tomllib
@@ -42,7 +44,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shopcrm.campaigns.rules import (
     DEFAULT_CAPS,
@@ -64,15 +66,39 @@ class _Model(BaseModel):
 
 
 class SmsConfig(_Model):
-    base_url: str
+    """``provider = "gateway"`` (default): an HTTP gateway at ``base_url`` speaking the
+    flat JSON of :mod:`shopcrm.channels.sms`. ``"tencent"`` / ``"aliyun"``: the cloud's
+    own API (``base_url`` then overrides its endpoint); ``access_key_id`` /
+    ``access_key_secret`` are the SecretId/SecretKey or AccessKey pair, ``signature``
+    the approved 签名, ``template_id`` the approved template; Tencent also needs
+    ``sdk_app_id``. Their receipts and replies come to the callback URLs
+    ``shopcrm campaign callback-urls`` prints."""
+
+    provider: Literal["gateway", "tencent", "aliyun"] = "gateway"
+    base_url: str | None = None
     signature: str
     profile: str = "generic"
     auth: Literal["none", "bearer", "hmac-sha256"] = "hmac-sha256"
     access_key_id: str = ""
     access_key_secret: str = ""
     template_id: str | None = None
+    sdk_app_id: str | None = None
+    region: str = "ap-guangzhou"
+    callback_token: str | None = Field(default=None, min_length=16)
+    """The secret in the cloud callback URLs (default: derived from the signing secret)."""
     batch_size: int = Field(default=100, ge=1, le=1000)
     timeout: float = 10.0
+
+    @model_validator(mode="after")
+    def _complete(self) -> SmsConfig:
+        if self.provider == "gateway" and not self.base_url:
+            raise ValueError("[sms] base_url is required for provider = \"gateway\"")
+        if self.provider != "gateway" and not (self.access_key_id and self.access_key_secret):
+            raise ValueError(f"[sms] provider = \"{self.provider}\" needs access_key_id "
+                             "and access_key_secret")
+        if self.provider == "tencent" and not self.sdk_app_id:
+            raise ValueError("[sms] provider = \"tencent\" needs sdk_app_id")
+        return self
 
 
 class EmailConfig(_Model):
@@ -164,6 +190,22 @@ class CampaignSettings(_Model):
         assert self.secret, "load_settings fills the secret"
         return [self.secret, *self.previous_secrets]
 
+    def callback_token(self) -> str:
+        """The secret path segment of the SMS clouds' callback URLs: set in ``[sms]``,
+        or derived from the signing secret (stable across restarts, changes with it)."""
+        if self.sms is not None and self.sms.callback_token:
+            return self.sms.callback_token
+        assert self.secret, "load_settings fills the secret"
+        return hmac.new(self.secret.encode(), b"sms-callback", hashlib.sha256).hexdigest()[:32]
+
+    def callback_urls(self) -> dict[str, str]:
+        """Where the configured SMS cloud must push status reports and replies."""
+        if self.sms is None or self.sms.provider == "gateway":
+            return {}
+        base = f"{self.public_url.rstrip('/')}/api/v1/track/sms/{self.sms.provider}"
+        token = self.callback_token()
+        return {"receipts": f"{base}/receipts/{token}", "replies": f"{base}/replies/{token}"}
+
 
 def _secret(home: Path) -> str:
     path = home / SECRET_FILE
@@ -238,6 +280,32 @@ class ChannelSet:
         self.close()
 
 
+def sms_adapter(sms: SmsConfig) -> ChannelAdapter:
+    """The SMS adapter of the configured provider."""
+    if sms.provider == "tencent":
+        from shopcrm.channels.sms_tencent import TencentSmsChannel, TencentSmsSettings
+
+        return TencentSmsChannel(TencentSmsSettings(
+            secret_id=sms.access_key_id, secret_key=sms.access_key_secret,
+            sdk_app_id=sms.sdk_app_id or "", sign_name=sms.signature,
+            template_id=sms.template_id, region=sms.region, timeout=sms.timeout,
+            **({"endpoint": sms.base_url} if sms.base_url else {})))
+    if sms.provider == "aliyun":
+        from shopcrm.channels.sms_aliyun import AliyunSmsChannel, AliyunSmsSettings
+
+        return AliyunSmsChannel(AliyunSmsSettings(
+            access_key_id=sms.access_key_id, access_key_secret=sms.access_key_secret,
+            sign_name=sms.signature, template_code=sms.template_id, timeout=sms.timeout,
+            **({"endpoint": sms.base_url} if sms.base_url else {})))
+    from shopcrm.channels.sms import HttpSmsChannel, SmsGatewaySettings
+
+    return HttpSmsChannel(SmsGatewaySettings(
+        base_url=sms.base_url or "", signature=sms.signature, profile=sms.profile,
+        auth=sms.auth, access_key_id=sms.access_key_id,
+        access_key_secret=sms.access_key_secret, template_id=sms.template_id,
+        timeout=sms.timeout))
+
+
 def channels_from_settings(config: CampaignSettings) -> ChannelSet:
     """SMS and e-mail through their providers when configured; every other channel
     (and those two when not configured) to a JSON-lines file in the outbox."""
@@ -253,16 +321,7 @@ def channels_from_settings(config: CampaignSettings) -> ChannelSet:
     if config.sms is not None:
         sms = config.sms
 
-        def make_sms() -> ChannelAdapter:
-            from shopcrm.channels.sms import HttpSmsChannel, SmsGatewaySettings
-
-            return HttpSmsChannel(SmsGatewaySettings(
-                base_url=sms.base_url, signature=sms.signature, profile=sms.profile,
-                auth=sms.auth, access_key_id=sms.access_key_id,
-                access_key_secret=sms.access_key_secret, template_id=sms.template_id,
-                timeout=sms.timeout))
-
-        factories["sms"] = make_sms
+        factories["sms"] = lambda: sms_adapter(sms)
     if config.email is not None:
         email = config.email
 

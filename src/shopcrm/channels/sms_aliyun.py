@@ -75,6 +75,21 @@ class AliyunSmsSettings:
     timeout: float = 10.0
 
 
+def aliyun_number(phone: str) -> str:
+    """Alibaba Cloud wants a mainland mobile as its 11 digits and others as country code
+    plus number without ``+`` or ``00``."""
+    number = phone.strip().replace(" ", "").replace("-", "")
+    if number.startswith("+86") and len(number) == 14:
+        return number[3:]
+    if number.startswith("0086") and len(number) == 15:
+        return number[4:]
+    if number.startswith("+"):
+        return number[1:]
+    if number.startswith("00"):
+        return number[2:]
+    return number
+
+
 class AliyunSmsChannel:
     """One ``SendSms`` request per message."""
 
@@ -91,7 +106,7 @@ class AliyunSmsChannel:
         template = message.template_id or self.settings.template_code
         if not template:
             raise ValueError(f"message {message.key}: Alibaba Cloud SMS sends templates only")
-        return {"PhoneNumbers": message.to, "SignName": self.settings.sign_name,
+        return {"PhoneNumbers": aliyun_number(message.to), "SignName": self.settings.sign_name,
                 "TemplateCode": template,
                 "TemplateParam": json.dumps(dict(message.params), ensure_ascii=False),
                 "OutId": message.key}

@@ -1,7 +1,7 @@
 """``shopcrm campaign …``: create from a plan file, launch, dispatch (in-process or on
-dramatiq workers), pause / resume / cancel, report, sync SMS receipts and replies,
-coupon pools. Thin: each command builds the context, calls services, prints; refusals
-exit with code 2."""
+dramatiq workers), pause / resume / cancel, report, sync SMS receipts and replies (or
+print the SMS clouds' callback URLs), coupon pools. Thin: each command builds the
+context, calls services, prints; refusals exit with code 2."""
 
 from __future__ import annotations
 
@@ -277,12 +277,35 @@ def sync() -> None:
         config = load_settings(context.settings)
         if config.sms is None:
             raise _refuse(ValueError("no SMS gateway configured"))
+        if config.sms.provider != "gateway":
+            raise _refuse(ValueError(
+                f"{config.sms.provider} pushes receipts and replies to shopcrm; there is "
+                "nothing to pull (see `shopcrm campaign callback-urls`)"))
         receipts, replies = pull_from_gateway(context, config)
     finally:
         context.close()
     console.print(f"receipts: {receipts.delivered:,} delivered, {receipts.undelivered:,} "
                   f"undelivered; replies: {replies.received:,}, unsubscribes "
                   f"{replies.unsubscribes:,}")
+
+
+@app.command("callback-urls")
+def callback_urls() -> None:
+    """The URLs to enter in the Tencent / Alibaba Cloud SMS console for status reports
+    and replies (they carry a secret: keep them out of tickets and chats)."""
+    from shopcrm.campaigns.config import load_settings
+
+    context = _context()
+    try:
+        config = load_settings(context.settings)
+    finally:
+        context.close()
+    urls = config.callback_urls()
+    if not urls:
+        raise _refuse(ValueError(
+            "no SMS cloud is configured: set [sms] provider = \"tencent\" or \"aliyun\""))
+    for kind, url in urls.items():
+        console.print(f"{kind}: {url}", soft_wrap=True)
 
 
 def _when(value: str) -> datetime:

@@ -4,17 +4,20 @@ without signing in (listed in :data:`shopcrm.api.deps.PUBLIC_PATHS`).
 They are authenticated otherwise: the open pixel and click redirects by an HMAC tag
 over the delivery (and the target URL, so the redirect cannot be abused as an open
 redirect), the SMS gateway's receipt and reply callbacks by the gateway's own request
-signature. A bad token answers 404 and records nothing; a callback repeated by the
+signature, and the SMS clouds' (Tencent, Alibaba) pushes — which are unsigned — by a
+secret token in the URL. A bad token answers 404 and records nothing; a callback repeated by the
 gateway changes nothing the second time. The unsubscribe pages are in
 :mod:`shopcrm.web.campaign_pages`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import hmac
+import json
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from shopcrm.api.deps import ContextDep
@@ -28,7 +31,8 @@ from shopcrm.campaigns.respect import (
     verify_gateway,
 )
 from shopcrm.campaigns.tracking import PIXEL_GIF, read_delivery_token, safe_target
-from shopcrm.channels.sms import parse_receipt, parse_reply
+from shopcrm.channels import sms_callbacks
+from shopcrm.channels.sms import InboundReply, Receipt, parse_receipt, parse_reply
 
 router = APIRouter()
 TOKEN_MAX = 80
@@ -77,7 +81,7 @@ class CallbackPublic(BaseModel):
 async def _verified(request: Request, context: Any, path: str) -> Any:
     config = cached_settings(context.settings)
     body = await request.body()
-    if config.sms is None:
+    if config.sms is None or config.sms.provider != "gateway":
         raise HTTPException(404, "no SMS gateway is configured")
     try:
         verify_gateway(access_key_id=config.sms.access_key_id,
@@ -86,8 +90,6 @@ async def _verified(request: Request, context: Any, path: str) -> Any:
     except BadSignature as exc:
         raise HTTPException(401, str(exc)) from exc
     try:
-        import json
-
         return json.loads(body or b"null")
     except ValueError as exc:
         raise HTTPException(422, "the body is not JSON") from exc
@@ -135,3 +137,35 @@ async def sms_replies(request: Request, context: ContextDep) -> CallbackPublic:
     return CallbackPublic(ok=True, received=outcome.received, duplicates=outcome.duplicates,
                           detail={"unsubscribes": outcome.unsubscribes,
                                   "customers_suppressed": outcome.customers_suppressed})
+
+
+CLOUD_PATH = "/api/v1/track/sms/{provider}/{kind}/{token}"
+MAX_CALLBACK_BYTES = 5_000_000
+
+
+@router.post(CLOUD_PATH, tags=["tracking"])
+async def sms_cloud_callback(provider: Literal["tencent", "aliyun"],
+                             kind: Literal["receipts", "replies"],
+                             token: Annotated[str, Path(max_length=200)],
+                             request: Request, context: ContextDep) -> JSONResponse:
+    """Status reports and replies pushed by Tencent Cloud or Alibaba Cloud SMS (HTTP push
+    mode), in their own JSON; answered the way each cloud expects. Only the configured
+    cloud, with the URL's secret token (``shopcrm campaign callback-urls``)."""
+    config = cached_settings(context.settings)
+    if (config.sms is None or config.sms.provider != provider
+            or not hmac.compare_digest(token.encode(), config.callback_token().encode())):
+        raise HTTPException(404, "no such callback")
+    body = await request.body()
+    if len(body) > MAX_CALLBACK_BYTES:
+        raise HTTPException(413, "the callback body is too large")
+    try:
+        items = sms_callbacks.parse(provider, kind, json.loads(body or b"null"))
+    except ValueError as exc:  # JSON errors and CallbackError
+        raise HTTPException(422, f"unreadable {provider} {kind}: {exc}") from exc
+    with context.sessions.begin() as session:
+        now = context.clock.now()
+        if kind == "receipts":
+            handle_receipts(session, [i for i in items if isinstance(i, Receipt)], now=now)
+        else:
+            handle_replies(session, [i for i in items if isinstance(i, InboundReply)], now=now)
+    return JSONResponse(sms_callbacks.ANSWERS[provider])
