@@ -156,7 +156,7 @@ def dispatch(
             context.close()
         console.print(f"queued {queued} campaign(s) for the workers")
         return
-    channels = channels_from_settings(config)
+    channels = channels_from_settings(config, sessions=context.sessions, clock=context.clock)
     try:
         dispatcher = Dispatcher(context, channels=channels, config=config)
         while True:

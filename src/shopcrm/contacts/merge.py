@@ -19,8 +19,22 @@ from shopcrm.contacts.models import ContactMove, ContactPoint, InboxMessage
 from shopcrm.identity import followers
 from shopcrm.identity.followers import CustomerMove
 
-_TABLES: dict[str, type[ContactPoint] | type[InboxMessage]] = {
-    "contact": ContactPoint, "inbox": InboxMessage}
+KINDS = ("contact", "inbox")
+
+
+def _rows_of(session: Session, kind: str, customer_id: int
+             ) -> list[ContactPoint] | list[InboxMessage]:
+    if kind == "contact":
+        return list(session.scalars(select(ContactPoint).where(
+            ContactPoint.customer_id == customer_id)))
+    return list(session.scalars(select(InboxMessage).where(
+        InboxMessage.customer_id == customer_id)))
+
+
+def _row(session: Session, kind: str, row_id: int) -> ContactPoint | InboxMessage | None:
+    if kind == "contact":
+        return session.get(ContactPoint, row_id)
+    return session.get(InboxMessage, row_id)
 
 
 def follow_contact_moves(session: Session, moves: list[CustomerMove], now: datetime,
@@ -34,8 +48,8 @@ def follow_contact_moves(session: Session, moves: list[CustomerMove], now: datet
 
 
 def _move(session: Session, move: CustomerMove) -> None:
-    for kind, table in _TABLES.items():
-        for row in session.scalars(select(table).where(table.customer_id == move.merged_id)):
+    for kind in KINDS:
+        for row in _rows_of(session, kind, move.merged_id):
             session.add(ContactMove(merge_id=move.merge_id, kind=kind, row_id=row.id,
                                     from_customer_id=move.merged_id,
                                     to_customer_id=move.survivor_id))
@@ -48,7 +62,7 @@ def _move_back(session: Session, move: CustomerMove, now: datetime) -> None:
         ContactMove.to_customer_id == move.survivor_id, ContactMove.undone_at.is_(None)))
     for record in recorded:
         record.undone_at = now
-        row = session.get(_TABLES[record.kind], record.row_id)
+        row = _row(session, record.kind, record.row_id)
         if row is None or row.customer_id != move.survivor_id:
             continue  # erased, or moved on since (a later merge): leave it
         row.customer_id = record.from_customer_id
