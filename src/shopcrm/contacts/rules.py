@@ -120,3 +120,11 @@ def no_address_reason(channel: str, app_id: str | None) -> str:
     if channel == "push":
         return f"no active push device token{scope}"
     return f"no {channel} address"
+
+
+def mask_contact(value: str) -> str:
+    """An openid or token for callers without ``view_pii``: enough to tell two apart
+    (``oAbC****xY9z``), not enough to send to."""
+    if len(value) <= 8:
+        return "****"
+    return f"{value[:4]}****{value[-4:]}"
