@@ -133,9 +133,11 @@ def import_contacts(session: Session, path: Path, *, now: datetime, actor: audit
             result.rejects.append((line, f"customer {cid} does not exist"))
             continue
         try:
-            with session.begin_nested():
-                done = register(session, customer_id=cid, item=item, source="import",
-                                now=now, actor=actor, audit_each=False)
+            # register refuses before it writes anything, so no savepoint is needed (and
+            # on SQLite a SAVEPOINT opened before the first write would be the outermost
+            # transaction: its RELEASE would commit what a strict refusal must undo)
+            done = register(session, customer_id=cid, item=item, source="import",
+                            now=now, actor=actor, audit_each=False)
         except ContactError as exc:
             result.rejects.append((line, str(exc)))
             continue
