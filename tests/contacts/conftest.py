@@ -17,10 +17,10 @@ from fakes.wechat import FakeWeChatApi
 from tests.campaigns.conftest import settings_for  # noqa: F401  (a fixture)
 
 from shopcrm.accounts import audit
-from shopcrm.context import AppContext
 from shopcrm.contacts.models import ContactPoint
 from shopcrm.contacts.rules import validate
 from shopcrm.contacts.service import register
+from shopcrm.context import AppContext
 
 SITE = audit.Actor(None, "site")
 

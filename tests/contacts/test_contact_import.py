@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from shopcrm.accounts import audit
 from shopcrm.cli.main import app
-from shopcrm.context import AppContext, build_context
 from shopcrm.contacts.importer import ContactImportRefused, import_contacts
 from shopcrm.contacts.models import ContactPoint
+from shopcrm.context import AppContext, build_context
 from shopcrm.settings import Settings
 
 CLI = audit.Actor(None, "test")
@@ -28,7 +28,7 @@ GOOD_AND_BAD = (
     "999,wechat,wx1234567890,oNobodyHasThisOne,,\n"                     # 5 unknown customer
     "abc,wechat,wx1234567890,oNotANumberCust,,\n"                       # 6 bad customer id
     "\n"
-    "302,wechat,wx1234567890,oOpenIdOfThreeZeroOne,,\n"                 # 8 same openid, other customer
+    "302,wechat,wx1234567890,oOpenIdOfThreeZeroOne,,\n"                 # 8 openid of line 2's
     "303,push,com.shop.app\n"                                           # 9 too few fields
     '303,push,com.shop.app,"tok-303\nsplit",ios,\n'                     # 10-11 token with a newline
     "303,push,com.shop.app,tok-303-abcdefgh,harmony,\n"                 # 12 ok
@@ -69,14 +69,13 @@ def test_a_refused_or_strict_import_writes_nothing(context: AppContext,
     add_people(context, [301, 302, 303])
     no_header = tmp_path / "no_header.csv"
     no_header.write_text("customer_id,app_id\n301,wx1\n", encoding="utf-8")
-    with pytest.raises(ContactImportRefused, match="line 1: the header lacks kind, address"):
-        with context.sessions.begin() as session:
-            import_contacts(session, no_header, now=context.clock.now(), actor=CLI)
+    with (pytest.raises(ContactImportRefused, match="line 1: the header lacks kind, address"),
+          context.sessions.begin() as session):
+        import_contacts(session, no_header, now=context.clock.now(), actor=CLI)
     mixed = tmp_path / "mixed.csv"
     mixed.write_bytes(GOOD_AND_BAD.encode("utf-8-sig"))
-    with pytest.raises(ContactImportRefused) as refused:
-        with context.sessions.begin() as session:
-            import_contacts(session, mixed, now=context.clock.now(), actor=CLI, strict=True)
+    with pytest.raises(ContactImportRefused) as refused, context.sessions.begin() as session:
+        import_contacts(session, mixed, now=context.clock.now(), actor=CLI, strict=True)
     assert [line for line, _ in refused.value.rejects] == EXPECTED_REJECTS
     assert count(context) == 0
 
