@@ -128,7 +128,8 @@ def test_push_to_a_push_service() -> None:
     finally:
         service.stop()
     assert ok.ok and gone.status is DeliveryStatus.PERMANENT and "no longer" in (gone.reason or "")
-    assert unauthorised.status is DeliveryStatus.PERMANENT
+    assert gone.address_gone  # dispatch disables the token
+    assert unauthorised.status is DeliveryStatus.PERMANENT and not unauthorised.address_gone
     [request] = service.received
     assert request.json() == {"token": "device-abc", "title": "好物小店", "body": "新品上架",
                               "url": "app://product/42", "data": {"key": "k1"}}

@@ -64,21 +64,25 @@ def test_subscription_message(api: FakeWeChatApi) -> None:
         ok = channel.send(points("o-anyone"))
         refused = channel.send(points("o-refuser"))
     assert ok.ok and refused.status is DeliveryStatus.PERMANENT
-    assert "43101" in (refused.reason or "")
+    assert "43101" in (refused.reason or "") and refused.address_gone and not ok.address_gone
     assert api.sent[0]["page"] == "https://shop.example/points"
     assert api.sent[0]["miniprogram_state"] == "formal" and api.sent[0]["lang"] == "zh_CN"
 
 
-@pytest.mark.parametrize(("errcode", "status"), [
-    (-1, DeliveryStatus.TRANSIENT), (45009, DeliveryStatus.TRANSIENT),
-    (40003, DeliveryStatus.PERMANENT),
+@pytest.mark.parametrize(("errcode", "status", "gone"), [
+    (-1, DeliveryStatus.TRANSIENT, False), (45009, DeliveryStatus.TRANSIENT, False),
+    (40003, DeliveryStatus.PERMANENT, True), (40037, DeliveryStatus.PERMANENT, False),
 ])
-def test_error_codes(api: FakeWeChatApi, errcode: int, status: DeliveryStatus) -> None:
+def test_error_codes(api: FakeWeChatApi, errcode: int, status: DeliveryStatus,
+                     gone: bool) -> None:
+    """40003 (invalid openid) marks the address gone, so dispatch disables it; a bad
+    template is the campaign's fault, not the openid's."""
     with channel_for(api) as channel:
         assert channel.send(points()).ok
         api.fail_next(errcode)
         result = channel.send(points())
     assert result.status is status and str(errcode) in (result.reason or "")
+    assert result.address_gone is gone
 
 
 def test_not_following_unknown_template_bad_credentials(api: FakeWeChatApi) -> None:
@@ -88,6 +92,7 @@ def test_not_following_unknown_template_bad_credentials(api: FakeWeChatApi) -> N
                                             template_id="TPL_NOPE"))
         no_template = channel.send(Message(key="k", to="o-follower-1", body="x"))
     assert "43004" in (stranger.reason or "") and stranger.status is DeliveryStatus.PERMANENT
+    assert stranger.address_gone and not bad_template.address_gone
     assert "40037" in (bad_template.reason or "")
     assert no_template.status is DeliveryStatus.PERMANENT
     with channel_for(api, secret="wrong") as channel:

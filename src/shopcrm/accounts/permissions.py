@@ -21,6 +21,7 @@ class Permission(StrEnum):
     MANAGE_CAMPAIGNS = "manage_campaigns"
     SEND_CAMPAIGNS = "send_campaigns"
     HANDLE_TICKETS = "handle_tickets"
+    SITE_INBOX = "site_inbox"
     MANAGE_PRIVACY = "manage_privacy"
     VIEW_AUDIT = "view_audit"
     MANAGE_USERS = "manage_users"
@@ -40,6 +41,8 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.MANAGE_CAMPAIGNS: "create and edit campaigns and journeys",
     Permission.SEND_CAMPAIGNS: "launch campaigns",
     Permission.HANDLE_TICKETS: "work on service tickets",
+    Permission.SITE_INBOX: "read customers' in-site inboxes and mark messages read "
+                           "(the shop site's API key)",
     Permission.MANAGE_PRIVACY: "data-subject export and erasure",
     Permission.VIEW_AUDIT: "read the audit log",
     Permission.MANAGE_USERS: "create users, roles and API keys",

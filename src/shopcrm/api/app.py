@@ -27,6 +27,7 @@ from shopcrm.api.routes import (
     accounts,
     analytics,
     campaigns,
+    contacts,
     customers,
     health,
     identity,
@@ -73,8 +74,9 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     for router in (health.router, accounts.router, customers.router, analytics.router,
                    imports.router, privacy.router, identity.router, segment_analytics.router,
                    loyalty.router, segments.router, tags.router, campaigns.router,
-                   tracking.router, tickets.router, web_routes.router, identity_pages.router,
-                   segment_pages.router, campaign_pages.router, ticket_pages.router):
+                   tracking.router, tickets.router, contacts.router, web_routes.router,
+                   identity_pages.router, segment_pages.router, campaign_pages.router,
+                   ticket_pages.router):
         app.include_router(router)
     _docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")

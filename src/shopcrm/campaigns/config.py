@@ -21,6 +21,16 @@ across restarts. Example::
     host = "smtp.example.com"
     sender = "news@example-shop.cn"
 
+    [wechat]              # template messages of an official account (or "subscribe")
+    appid = "wx1234567890abcdef"
+    secret = "…"
+    kind = "template"
+
+    [push]                # the shop's push service (or a relay to JPush / Getui …)
+    url = "https://push.example-shop.cn/send"
+    api_token = "…"
+    app_id = "com.example.shop"
+
     [prices]
     sms = "0.045"      # per billed segment
     email = "0.001"
@@ -45,6 +55,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.orm import Session, sessionmaker
 
 from shopcrm.campaigns.rules import (
     DEFAULT_CAPS,
@@ -55,6 +66,7 @@ from shopcrm.campaigns.rules import (
     RetryPolicy,
 )
 from shopcrm.channels.base import ChannelAdapter, ChannelKind
+from shopcrm.clock import Clock
 from shopcrm.settings import Settings
 
 SECRET_FILE = "campaign-secret"
@@ -113,6 +125,27 @@ class EmailConfig(_Model):
     bounce_address: str | None = None
 
 
+class WeChatConfig(_Model):
+    """One official account (``kind = "template"``) or mini program (``"subscribe"``):
+    messages go to the customer's openid *of this app id*."""
+
+    appid: str
+    secret: str
+    kind: Literal["template", "subscribe"] = "template"
+    api_base: str = "https://api.weixin.qq.com"
+    miniprogram_state: Literal["developer", "trial", "formal"] | None = None
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class PushConfig(_Model):
+    """The push service; messages go to the newest active device token of ``app_id``."""
+
+    url: str
+    api_token: str
+    app_id: str
+    timeout: float = Field(default=10.0, gt=0)
+
+
 class CapConfig(_Model):
     channel: str
     limit: int = Field(ge=0)
@@ -141,6 +174,8 @@ class CampaignSettings(_Model):
     """Customers' default time zone for quiet hours (default: the shop's)."""
     sms: SmsConfig | None = None
     email: EmailConfig | None = None
+    wechat: WeChatConfig | None = None
+    push: PushConfig | None = None
     outbox: Path | None = None
     prices: dict[str, Decimal] = Field(default_factory=lambda: {
         "sms": Decimal("0.045"), "email": Decimal("0.001")})
@@ -182,6 +217,15 @@ class CampaignSettings(_Model):
 
     def price(self, channel: str) -> Decimal:
         return self.prices.get(channel, Decimal("0"))
+
+    def contact_app_id(self, channel: str) -> str | None:
+        """The app id whose contact points a channel sends to (None: not configured,
+        any app's — the outbox file sink)."""
+        if channel == "wechat" and self.wechat is not None:
+            return self.wechat.appid
+        if channel == "push" and self.push is not None:
+            return self.push.app_id
+        return None
 
     def signature(self) -> str:
         return self.sms.signature if self.sms else self.shop_name
@@ -306,9 +350,12 @@ def sms_adapter(sms: SmsConfig) -> ChannelAdapter:
         timeout=sms.timeout))
 
 
-def channels_from_settings(config: CampaignSettings) -> ChannelSet:
-    """SMS and e-mail through their providers when configured; every other channel
-    (and those two when not configured) to a JSON-lines file in the outbox."""
+def channels_from_settings(config: CampaignSettings, *,
+                           sessions: sessionmaker[Session] | None = None,
+                           clock: Clock | None = None) -> ChannelSet:
+    """SMS, e-mail, WeChat and push through their providers when configured; the inbox
+    into the operational store when ``sessions`` is given; every other channel (and
+    those when not configured) to a JSON-lines file in the outbox."""
     from shopcrm.channels.filesink import FileSinkChannel
 
     outbox = config.outbox or Path("outbox")
@@ -331,6 +378,35 @@ def channels_from_settings(config: CampaignSettings) -> ChannelSet:
             return SmtpEmailChannel(SmtpSettings(**email.model_dump()))
 
         factories["email"] = make_email
+    if config.wechat is not None:
+        wechat = config.wechat
+
+        def make_wechat() -> ChannelAdapter:
+            from shopcrm.channels.wechat import WeChatChannel, WeChatSettings
+
+            return WeChatChannel(WeChatSettings(**wechat.model_dump()), clock=clock)
+
+        factories["wechat"] = make_wechat
+    if config.push is not None:
+        push = config.push
+
+        def make_push() -> ChannelAdapter:
+            from shopcrm.channels.push import HttpPushChannel, PushSettings
+
+            return HttpPushChannel(PushSettings(url=push.url, api_token=push.api_token,
+                                                timeout=push.timeout))
+
+        factories["push"] = make_push
+    if sessions is not None:
+        store = sessions
+
+        def make_inbox() -> ChannelAdapter:
+            from shopcrm.clock import SystemClock
+            from shopcrm.contacts.inbox import StoreInboxChannel
+
+            return StoreInboxChannel(store, clock=clock or SystemClock())
+
+        factories["inbox"] = make_inbox
     return ChannelSet(factories)
 
 

@@ -88,6 +88,7 @@ from shopcrm.campaigns.specs import CampaignSpec
 from shopcrm.campaigns.states import ACCEPTED, DISPATCHABLE, CampaignStatus, DeliveryStatus
 from shopcrm.campaigns.tracking import click_url, open_pixel_url
 from shopcrm.channels.base import Message, SendResult
+from shopcrm.contacts.service import disable_addresses
 from shopcrm.privacy.rules import (
     DEFAULT_WITHOUT_RECORD,
     Channel,
@@ -386,6 +387,12 @@ class Dispatcher:
                 self._outcome(row, result, done_at, tally)
             with self.context.sessions.begin() as session:
                 self._record(session, outgoing, done_at)
+                disable_addresses(session, kind=plan.spec.channel,
+                                  app_id=self.config.contact_app_id(plan.spec.channel),
+                                  gone=[(r.message.to, x.reason or "gone")
+                                        for r, x in zip(outgoing, results, strict=True)
+                                        if x.address_gone and r.message is not None],
+                                  now=done_at)
         report.batches += 1
         report.tally(campaign_id).add(tally)
         report.total.add(tally)
@@ -456,7 +463,8 @@ class Dispatcher:
         spec = plan.spec
         channel, purpose = spec.channel, spec.purpose
         ids = [r.customer_id for r in rows]
-        people = recipients(session, ids)
+        people = recipients(session, ids, channel=channel,
+                            app_id=self.config.contact_app_id(channel))
         digests: dict[int, str | None] = {}
         for row in rows:
             person = people.get(row.customer_id)
@@ -483,7 +491,7 @@ class Dispatcher:
                 continue
             address = person.address(channel)
             if not address:
-                row.settle(DeliveryStatus.SKIPPED, f"no {channel} address")
+                row.settle(DeliveryStatus.SKIPPED, person.no_address_reason(channel))
                 tally.skipped += 1
                 continue
             allowed = consent.allowed(consents.get(row.customer_id, []))

@@ -34,6 +34,11 @@ class Recipient:
     city: str | None
     province: str | None
     gender: str | None
+    contact: str | None = None
+    """The openid (wechat) or device token (push) :func:`recipients` found for the
+    channel it was asked for; None when the customer has none."""
+    contact_app: str | None = None
+    """The app id that lookup was confined to (for the skip reason)."""
 
     def profile(self) -> dict[str, Any]:
         name = self.name or ""
@@ -48,12 +53,27 @@ class Recipient:
             return self.phone
         if channel == "email":
             return self.email
-        # push, inbox, wechat, webhook, file: the receiving side resolves the customer ID
-        # to its device token / openid / inbox.
+        if channel in CONTACT_CHANNELS:
+            return self.contact
+        # inbox, webhook, file: addressed by the customer ID (the inbox table, or the
+        # receiving side resolves it)
         return str(self.customer_id)
 
+    def no_address_reason(self, channel: str) -> str:
+        """Why :meth:`address` is empty: what a skipped delivery records."""
+        from shopcrm.contacts.rules import no_address_reason
 
-def recipients(session: Session, customer_ids: Sequence[int]) -> dict[int, Recipient]:
+        return no_address_reason(channel, self.contact_app)
+
+
+CONTACT_CHANNELS = frozenset({"wechat", "push"})
+"""Channels whose address is a contact point (:mod:`shopcrm.contacts`)."""
+
+
+def recipients(session: Session, customer_ids: Sequence[int], *, channel: str | None = None,
+               app_id: str | None = None) -> dict[int, Recipient]:
+    """The customers of a batch; for WeChat and push with each one's contact point
+    (the newest active openid / device token of ``app_id``, any app's when None)."""
     ids = sorted(set(customer_ids))
     found: dict[int, Recipient] = {}
     c = Customer.__table__.c  # Core columns: plain rows, no ORM loading per row
@@ -62,6 +82,15 @@ def recipients(session: Session, customer_ids: Sequence[int]) -> dict[int, Recip
     for start in range(0, len(ids), _CHUNK):
         for row in session.execute(query, {"ids": ids[start:start + _CHUNK]}):
             found[int(row[0])] = Recipient(int(row[0]), *row[1:])
+    if channel in CONTACT_CHANNELS:
+        from dataclasses import replace
+
+        from shopcrm.contacts.service import active_addresses
+
+        assert channel is not None
+        addresses = active_addresses(session, list(found), kind=channel, app_id=app_id)
+        found = {cid: replace(person, contact=addresses.get(cid), contact_app=app_id)
+                 for cid, person in found.items()}
     return found
 
 

@@ -65,7 +65,8 @@ def _process_state() -> tuple[AppContext, Any, CampaignSettings]:
         context = build_context(Settings())
         config = load_settings(context.settings)
         _PROCESS.update(context=context, config=config,
-                        channels=channels_from_settings(config))
+                        channels=channels_from_settings(config, sessions=context.sessions,
+                                                        clock=context.clock))
     return _PROCESS["context"], _PROCESS["channels"], _PROCESS["config"]
 
 

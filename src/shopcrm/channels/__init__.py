@@ -9,7 +9,8 @@
   :mod:`~shopcrm.channels.sms_aliyun` — the two clouds' own APIs and signatures.
 - :mod:`~shopcrm.channels.wechat` — template and subscription messages.
 - :mod:`~shopcrm.channels.webhook` — signed generic webhooks (and their verification).
-- :mod:`~shopcrm.channels.push` — app push over HTTP and a file-backed in-site inbox.
+- :mod:`~shopcrm.channels.push` — app push over HTTP (the in-site inbox is a store
+  table: :mod:`shopcrm.contacts.inbox`; a JSON-lines inbox remains for the outbox).
 - :mod:`~shopcrm.channels.filesink` — JSON lines, for the demo and benchmarks.
 
 Adapters know nothing of consent, caps or quiet hours: dispatch applies

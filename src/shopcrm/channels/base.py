@@ -82,6 +82,9 @@ class SendResult:
     provider_message_id: str | None = None
     reason: str | None = None
     retry_after: timedelta | None = None
+    address_gone: bool = False
+    """The provider says the address itself is dead (an uninstalled app's device token,
+    an openid that unfollowed or refused): dispatch disables that contact point."""
 
     @classmethod
     def accepted(cls, provider_message_id: str | None) -> SendResult:
@@ -92,8 +95,8 @@ class SendResult:
         return cls(DeliveryStatus.TRANSIENT, reason=reason, retry_after=retry_after)
 
     @classmethod
-    def permanent(cls, reason: str) -> SendResult:
-        return cls(DeliveryStatus.PERMANENT, reason=reason)
+    def permanent(cls, reason: str, *, address_gone: bool = False) -> SendResult:
+        return cls(DeliveryStatus.PERMANENT, reason=reason, address_gone=address_gone)
 
     @property
     def ok(self) -> bool:

@@ -3,9 +3,10 @@
 Push goes through the shop's push service (its own, or a vendor's such as JPush or
 Getui behind a small relay) over HTTP: one JSON request per device token with bearer
 authentication; 404/410 mean the token is gone (the app was uninstalled) — permanent.
-The in-site inbox is an operational concern of the shop's site: shopcrm appends each
-message to a JSON-lines file per channel (:class:`FileInboxChannel`) that the site
-imports, or posts it to the site with the signed webhook channel.
+The in-site inbox is a table of the operational store
+(:class:`shopcrm.contacts.inbox.StoreInboxChannel`) the shop's site reads through the
+API; :class:`FileInboxChannel` (JSON lines) remains for set-ups without a store
+session, such as the demo's outbox.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class HttpPushChannel:
             return SendResult.accepted(str(ident) if ident is not None else None)
         if response.status_code in (404, 410):
             return SendResult.permanent(f"device token no longer registered "
-                                        f"(HTTP {response.status_code})")
+                                        f"(HTTP {response.status_code})", address_gone=True)
         return http_status_result(response.status_code, response.text[:200] or
                                   response.reason_phrase, response.headers.get("Retry-After"))
 

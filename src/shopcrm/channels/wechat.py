@@ -36,6 +36,9 @@ from shopcrm.clock import Clock, SystemClock
 TOKEN_INVALID = frozenset({40001, 40014, 42001})
 TRANSIENT_CODES = frozenset({-1, 45009, 45011, 45047})
 """-1 system busy; 45009 daily API quota; 45011 API frequency; 45047 too many messages."""
+ADDRESS_GONE = frozenset({40003, 43004, 43101})
+"""40003 invalid openid; 43004 the user does not follow the account (unfollowed);
+43101 the user refused the subscription message: the openid is disabled."""
 REFRESH_MARGIN = timedelta(minutes=5)
 
 
@@ -147,7 +150,7 @@ class WeChatChannel:
                 continue
             if code in TRANSIENT_CODES:
                 return SendResult.transient(reason)
-            return SendResult.permanent(reason)
+            return SendResult.permanent(reason, address_gone=code in ADDRESS_GONE)
         return SendResult.transient("access token rejected twice")
 
     def close(self) -> None:

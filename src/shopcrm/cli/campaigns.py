@@ -25,6 +25,8 @@ from shopcrm.settings import Settings
 app = typer.Typer(help="Campaigns: plan, launch, dispatch, measure.", no_args_is_help=True)
 coupons_app = typer.Typer(help="Coupon pools and their codes.", no_args_is_help=True)
 app.add_typer(coupons_app, name="coupons")
+contacts_app = typer.Typer(help="WeChat openids and push device tokens.", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
 console = Console()
 CLI = audit.Actor(None, "cli")
 
@@ -156,7 +158,7 @@ def dispatch(
             context.close()
         console.print(f"queued {queued} campaign(s) for the workers")
         return
-    channels = channels_from_settings(config)
+    channels = channels_from_settings(config, sessions=context.sessions, clock=context.clock)
     try:
         dispatcher = Dispatcher(context, channels=channels, config=config)
         while True:
@@ -385,3 +387,34 @@ def coupons_sync(pool_id: int) -> None:
     finally:
         context.close()
     console.print(f"{changed:,} codes changed; {stats}")
+
+
+@contacts_app.command("import")
+def contacts_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=(
+        "CSV: customer_id, kind (wechat/push), app_id, address, platform, unionid"))],
+    strict: Annotated[bool, typer.Option(
+        help="import nothing when any row is rejected")] = False,
+) -> None:
+    """Import contact points; every rejected row is listed with its line. Exit 1 when
+    rows were rejected, 2 when the file was refused (nothing written)."""
+    from shopcrm.contacts.importer import ContactImportRefused, import_contacts
+
+    context = _context()
+    try:
+        with context.sessions.begin() as session:
+            result = import_contacts(session, file, now=context.clock.now(), actor=CLI,
+                                     strict=strict)
+    except ContactImportRefused as exc:
+        for line, reason in exc.rejects:
+            console.print(f"line {line}: {reason}", markup=False, highlight=False)
+        raise _refuse(exc) from exc
+    finally:
+        context.close()
+    for line, reason in result.rejects:
+        console.print(f"line {line}: {reason}", markup=False, highlight=False)
+    console.print(f"{result.rows:,} rows: added {result.added:,}, updated "
+                  f"{result.updated:,}, unchanged {result.unchanged:,}, "
+                  f"rejected {len(result.rejects):,}")
+    if result.rejects:
+        raise typer.Exit(1)

@@ -3,7 +3,8 @@
 Personal data lives only in the operational store, so erasure is a row-store
 operation: the customer row and its source identities lose every personal column, the
 identity keys become ``erased:<sha256>`` pseudonyms, the consent history stays (it
-proves the withdrawal) and gains a withdrawal of everything. Facts in the warehouse
+proves the withdrawal) and gains a withdrawal of everything; WeChat openids, device
+tokens and in-site inbox messages are deleted (``contacts.privacy``). Facts in the warehouse
 are not rewritten: they carry only the pseudonymous customer ID, so the shop's figures
 (order counts, revenue) stay true. A reason is mandatory and the erasure is audited.
 """
@@ -18,6 +19,7 @@ from sqlalchemy import delete, null, select, update
 from sqlalchemy.orm import Session
 
 from shopcrm.accounts import audit
+from shopcrm.contacts.privacy import erase_parts
 from shopcrm.identity.models import IdentityKey
 from shopcrm.privacy import ErasureRefused
 from shopcrm.privacy.consents import (
@@ -88,10 +90,11 @@ def erase_customer(
     session.expire(customer)
     withdrawn = _withdraw_everything(session, customer_id=customer_id, actor=actor, now=now)
     tickets = erase_ticket_texts(session, customer_id=customer_id)
+    contacts = erase_parts(session, customer_id)
     audit.record(session, actor, "privacy.erase", at=now, target_type=CUSTOMER_TARGET,
                  target_id=str(customer_id),
                  details={"reason": reason, "identities": len(identity_ids),
-                          "consents_withdrawn": withdrawn, "tickets": tickets})
+                          "consents_withdrawn": withdrawn, "tickets": tickets, **contacts})
     return ErasureResult(
         customer_id=customer_id, erased=True, identities=len(identity_ids),
         consents_withdrawn=withdrawn, erased_at=now, identity_ids=tuple(identity_ids),

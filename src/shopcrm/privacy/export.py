@@ -19,6 +19,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from shopcrm.accounts import audit
+from shopcrm.contacts.privacy import export_parts
 from shopcrm.identity.models import IdentityKey
 from shopcrm.privacy.consents import consent_history, get_customer
 from shopcrm.store.models import AuditEntry, Base, ImportBatch, SourceIdentity
@@ -76,6 +77,7 @@ def export_customer(
             .order_by(IdentityKey.id))],
         "consents": [row_dict(c) for c in consents],
         "tickets": ticket_documents(session, customer_id),
+        **export_parts(session, customer_id),
         "audit": [row_dict(e) for e in entries],
         **{name: [jsonable_mapping(r) for r in rows] for name, rows in facts.items()},
         "imports": [{"id": b.id, "format": b.format, "file_name": b.file_name,

@@ -8,6 +8,8 @@ autogenerate and the schema-drift test see every table.
 from __future__ import annotations
 
 import shopcrm.campaigns.models
+import shopcrm.contacts.merge  # contact points and inbox follow merges
+import shopcrm.contacts.models
 import shopcrm.identity.models
 import shopcrm.loyalty.models
 import shopcrm.segments.library_models  # segments, snapshots, tags, tag memberships

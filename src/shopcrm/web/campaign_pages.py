@@ -355,7 +355,8 @@ async def campaign_action(request: Request, context: ContextDep,
                 from shopcrm.campaigns.config import channels_from_settings
                 from shopcrm.campaigns.dispatch import Dispatcher
 
-                with channels_from_settings(config) as channels:
+                with channels_from_settings(config, sessions=context.sessions,
+                                            clock=context.clock) as channels:
                     Dispatcher(context, channels=channels, config=config).run(
                         campaign_id=campaign_id, max_batches=20, actor=actor)
         else:

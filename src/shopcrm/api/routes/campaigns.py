@@ -262,7 +262,8 @@ def dispatch(campaign_id: Id, request: Request, context: ContextDep,
     from shopcrm.campaigns.config import channels_from_settings
     from shopcrm.campaigns.dispatch import Dispatcher
 
-    with channels_from_settings(config) as channels:
+    with channels_from_settings(config, sessions=context.sessions,
+                                clock=context.clock) as channels:
         report = Dispatcher(context, channels=channels, config=config).run(
             campaign_id=campaign_id, max_batches=max_batches,
             actor=client_actor(request, principal))
