@@ -20,6 +20,11 @@ across restarts. Example::
     [email]
     host = "smtp.example.com"
     sender = "news@example-shop.cn"
+    unsubscribe_mailbox = "unsubscribe@example-shop.cn"
+    bounce_address = "unsubscribe@example-shop.cn"   # VERP: unsubscribe+…@
+    imap_host = "imap.exmail.qq.com"                  # read by `shopcrm campaign mailbox`
+    imap_user = "unsubscribe@example-shop.cn"
+    imap_password = "…"
 
     [wechat]              # template messages of an official account (or "subscribe")
     appid = "wx1234567890abcdef"
@@ -114,6 +119,12 @@ class SmsConfig(_Model):
 
 
 class EmailConfig(_Model):
+    """SMTP for sending; IMAP (``imap_*``) for reading the mailbox that receives the
+    ``mailto:`` unsubscribe requests, bounces and complaints (``shopcrm campaign
+    mailbox``). With ``bounce_address`` set, each message's envelope sender is its
+    signed VERP form, so the mailbox of ``bounce_address`` must accept
+    ``local+anything@`` (Exmail, Aliyun mail and Postfix do)."""
+
     host: str
     port: int = 587
     security: Literal["none", "starttls", "ssl"] = "starttls"
@@ -123,6 +134,24 @@ class EmailConfig(_Model):
     sender_name: str | None = None
     unsubscribe_mailbox: str | None = None
     bounce_address: str | None = None
+    imap_host: str | None = None
+    imap_port: int | None = Field(default=None, ge=1, le=65535)
+    """Default 993 with ``imap_security = "ssl"``, else 143."""
+    imap_security: Literal["none", "starttls", "ssl"] = "ssl"
+    imap_user: str | None = None
+    """Default the SMTP ``username``."""
+    imap_password: str | None = None
+    """Default the SMTP ``password``."""
+    folder: str = "INBOX"
+    processed_folder: str | None = None
+    """Move handled mail there (created when missing) instead of only marking it seen."""
+    imap_timeout: float = Field(default=30.0, gt=0)
+
+    def smtp_fields(self) -> dict[str, Any]:
+        """The fields :class:`~shopcrm.channels.email.SmtpSettings` takes."""
+        return self.model_dump(include={"host", "port", "security", "username", "password",
+                                        "sender", "sender_name", "unsubscribe_mailbox",
+                                        "bounce_address"})
 
 
 class WeChatConfig(_Model):
@@ -375,7 +404,8 @@ def channels_from_settings(config: CampaignSettings, *,
         def make_email() -> ChannelAdapter:
             from shopcrm.channels.email import SmtpEmailChannel, SmtpSettings
 
-            return SmtpEmailChannel(SmtpSettings(**email.model_dump()))
+            return SmtpEmailChannel(SmtpSettings(**email.smtp_fields(),
+                                                 verp_secret=config.secret))
 
         factories["email"] = make_email
     if config.wechat is not None:

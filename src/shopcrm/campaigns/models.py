@@ -139,7 +139,8 @@ class Suppression(Base):
     address_hash: Mapped[str | None] = mapped_column(String(64))
     """SHA-256 of the normalised address (E.164 phone, lower-case e-mail)."""
     reason: Mapped[str] = mapped_column(String(32))
-    """``sms-reply``, ``email-link``, ``one-click``, ``bounce``, ``manual``."""
+    """``sms-reply``, ``email-link``, ``one-click``, ``mailto``, ``bounce``, ``complaint``,
+    ``manual``."""
     campaign_id: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,6 +1,7 @@
 """Respect for people, and what comes back from them: the suppression list,
-unsubscribes (SMS reply 退订 / TD / T, e-mail link, one-click header), delivery receipts,
-opens and clicks.
+unsubscribes (SMS reply 退订 / TD / T, e-mail link, one-click header, the mailto request
+— read from the mailbox by :mod:`~shopcrm.campaigns.mailbox` with bounces and
+complaints), delivery receipts, opens and clicks.
 
 An unsubscribe does two things in one transaction: a suppression row (what dispatch
 checks, keyed by customer *and* by a hash of the address, so the number stays
@@ -39,7 +40,7 @@ CONSENT_CHANNEL: Mapping[str, Channel | None] = {
     "wechat": Channel.WECHAT, "webhook": None, "file": None,
 }
 """The consent channel a campaign channel answers to; None: only ``any`` records."""
-REASONS = ("sms-reply", "email-link", "one-click", "mailto", "bounce", "manual")
+REASONS = ("sms-reply", "email-link", "one-click", "mailto", "bounce", "complaint", "manual")
 
 
 def normalize_address(channel: str, address: str) -> str | None:

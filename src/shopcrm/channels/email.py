@@ -23,6 +23,7 @@ from typing import Literal
 from urllib.parse import quote
 
 from shopcrm.channels.base import ChannelKind, Message, SendResult
+from shopcrm.channels.verp import verp_address
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class SmtpSettings:
     """Address that receives ``mailto:`` unsubscribe requests; default the sender's."""
     bounce_address: str | None = None
     """Envelope sender (Return-Path) for bounces; default the sender."""
+    verp_secret: str | None = None
+    """With ``bounce_address``: sign each message's VERP envelope sender
+    (``bounce+<delivery key>-<mac>@…``, :mod:`shopcrm.channels.verp`) so a bounce names
+    its delivery."""
     timeout: float = 30.0
 
 
@@ -127,6 +132,14 @@ class SmtpEmailChannel:
             email.add_alternative(message.html, subtype="html")
         return email
 
+    def envelope_sender(self, message: Message) -> str:
+        """MAIL FROM: the VERP form of ``bounce_address`` when a secret signs it, else
+        the bounce address, else the sender."""
+        s = self.settings
+        if s.bounce_address and s.verp_secret:
+            return verp_address(s.bounce_address, message.key, s.verp_secret)
+        return s.bounce_address or s.sender
+
     # -- sending ----------------------------------------------------------------------
 
     def send(self, message: Message) -> SendResult:
@@ -136,7 +149,7 @@ class SmtpEmailChannel:
             email = self.build(message)
         except ValueError as exc:  # a header with a line break, a malformed address
             return SendResult.permanent(f"cannot build the e-mail: {exc}")
-        envelope_from = self.settings.bounce_address or self.settings.sender
+        envelope_from = self.envelope_sender(message)
         for attempt in (1, 2):
             try:
                 smtp = self._connect()

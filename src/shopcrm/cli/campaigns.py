@@ -1,7 +1,8 @@
 """``shopcrm campaign …``: create from a plan file, launch, dispatch (in-process or on
 dramatiq workers), pause / resume / cancel, report, sync SMS receipts and replies (or
-print the SMS clouds' callback URLs), coupon pools. Thin: each command builds the
-context, calls services, prints; refusals exit with code 2."""
+print the SMS clouds' callback URLs), read the unsubscribe/bounce mailbox, coupon pools.
+Thin: each command builds the context, calls services, prints; refusals exit with code
+2."""
 
 from __future__ import annotations
 
@@ -289,6 +290,31 @@ def sync() -> None:
     console.print(f"receipts: {receipts.delivered:,} delivered, {receipts.undelivered:,} "
                   f"undelivered; replies: {replies.received:,}, unsubscribes "
                   f"{replies.unsubscribes:,}")
+
+
+@app.command("mailbox")
+def mailbox(limit: Annotated[int, typer.Option(min=1, help="messages per run")] = 500) -> None:
+    """Read the unsubscribe/bounce mailbox over IMAP ([email] imap_*): mailto
+    unsubscribes, bounces and complaints reach the suppression list (run it from cron
+    every few minutes). Exit 2 when the mailbox cannot be read."""
+    from shopcrm.campaigns.config import load_settings
+    from shopcrm.campaigns.mailbox import MailboxError, poll_mailbox
+
+    context = _context()
+    try:
+        config = load_settings(context.settings)
+        outcome = poll_mailbox(context, config, limit=limit)
+    except MailboxError as exc:
+        raise _refuse(exc) from exc
+    finally:
+        context.close()
+    console.print(f"mail read: {outcome.read:,}; unsubscribes {outcome.unsubscribes:,}, "
+                  f"bounces {outcome.bounces:,} (soft {outcome.soft_bounces:,}), complaints "
+                  f"{outcome.complaints:,}, already handled {outcome.duplicates:,}, left "
+                  f"for a person {outcome.other + outcome.unmatched:,}, malformed "
+                  f"{outcome.malformed:,}", soft_wrap=True)
+    for problem in outcome.problems:
+        console.print(f"[yellow]malformed: {problem}[/]", soft_wrap=True)
 
 
 @app.command("callback-urls")
