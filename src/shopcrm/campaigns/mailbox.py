@@ -272,6 +272,12 @@ def connect(settings: ImapSettings, *,
             exc.args[0], bytes) else str(exc)
         raise MailboxError(f"the IMAP server {where} refused the login of "
                            f"{settings.user!r}: {detail}") from exc
+    # Servers announce MOVE and UIDPLUS only once logged in; imaplib keeps the
+    # greeting's list.
+    with contextlib.suppress(OSError, imaplib.IMAP4.error):
+        typ, data = conn.capability()
+        if typ == "OK" and data and isinstance(data[-1], bytes):
+            conn.capabilities = tuple(data[-1].decode("ascii", "replace").upper().split())
     return conn
 
 

@@ -27,7 +27,7 @@ def _free_port() -> int:
 def _arguments(port: int, user: str, password: str,
                tls: tuple[Path, Path] | None) -> object:
     parser = _PymapArgumentParser()
-    parser.set_defaults(skip_services=[], passlib_cfg=None)
+    parser.set_defaults(skip_services=[], passlib_cfg=None, debug=False)
     sub = parser.add_subparsers(dest="backend", required=True)
     for name, backend in backends.items():
         backend.add_subparser(name, sub).set_defaults(backend_type=backend)
