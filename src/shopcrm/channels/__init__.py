@@ -3,7 +3,8 @@
 - :mod:`~shopcrm.channels.base` — ``Message``, ``SendResult`` (accepted / transient /
   permanent failure, provider message ID, reason, Retry-After) and the
   ``ChannelAdapter`` protocol every channel implements.
-- :mod:`~shopcrm.channels.email` — SMTP with one-click unsubscribe headers.
+- :mod:`~shopcrm.channels.email` — SMTP with one-click unsubscribe headers and signed
+  VERP envelope senders (:mod:`~shopcrm.channels.verp`).
 - :mod:`~shopcrm.channels.sms` — a generic HTTP SMS gateway (HMAC-signed, provider field
   profiles, batches, receipts and replies); :mod:`~shopcrm.channels.sms_tencent` and
   :mod:`~shopcrm.channels.sms_aliyun` — the two clouds' own APIs and signatures.
