@@ -42,7 +42,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shopcrm.campaigns.rules import (
     DEFAULT_CAPS,
@@ -113,6 +113,20 @@ class CampaignSettings(_Model):
     shop_name: str = "shopcrm"
     timezone: str | None = None
     """Customers' default time zone for quiet hours (default: the shop's)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        """A zone the zone database has (a typo would stop every batch at send time)."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
     sms: SmsConfig | None = None
     email: EmailConfig | None = None
     outbox: Path | None = None

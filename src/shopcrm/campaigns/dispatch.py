@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from shopcrm.accounts import audit
@@ -97,6 +97,7 @@ from shopcrm.privacy.rules import (
     current_consents,
     may_contact,
 )
+from shopcrm.store.idlist import in_list, list_value
 
 if TYPE_CHECKING:
     from shopcrm.campaigns.recommend import Recommender
@@ -122,14 +123,15 @@ class ConsentCheck:
         from shopcrm.store.models import Consent
 
         rows: dict[int, list[tuple[Any, ...]]] = {}
-        ids = sorted(set(customer_ids))
+        if not customer_ids:
+            return rows
+        dialect = session.get_bind().dialect.name
         c = Consent.__table__.c
         query = select(c.customer_id, c.channel, c.purpose, c.status, c.at, c.id).where(
-            c.customer_id.in_(bindparam("ids", expanding=True)))
-        for start in range(0, len(ids), _CHUNK):
-            for cid, channel, purpose, status, at, seq in session.execute(
-                    query, {"ids": ids[start:start + _CHUNK]}):
-                rows.setdefault(int(cid), []).append((channel, purpose, status, _utc(at), seq))
+            in_list(c.customer_id, dialect, "ids"))
+        for cid, channel, purpose, status, at, seq in session.execute(
+                query, {"ids": list_value(set(customer_ids), dialect)}):
+            rows.setdefault(int(cid), []).append((channel, purpose, status, _utc(at), seq))
         return rows
 
     def allowed(self, history: list[tuple[Any, ...]]) -> bool:
@@ -428,24 +430,37 @@ class Dispatcher:
 
     def _history(self, session: Session, customer_ids: Sequence[int], *, channel: str,
                  purpose: str, now: datetime) -> dict[int, list[SentRecord]]:
+        """The earlier messages of the customers a frequency cap may hold back — and of
+        no one else. The database counts each customer's messages per cap window
+        (``GROUP BY``); only customers who reached a limit have their history read, for
+        :func:`~shopcrm.campaigns.rules.cap_release_time` to say until when. Everyone
+        else is below every cap, which the rules answer exactly as for no history."""
         caps = [c for c in self.caps if c.applies_to(channel, purpose)]
-        if not caps:
-            return {}
+        if not caps or not customer_ids or any(c.limit == 0 for c in caps):
+            return {}  # limit 0 forbids every message whatever the history
+        dialect = session.get_bind().dialect.name
+        t = TABLE
         window = max(c.window for c in caps)
         channels = {c.channel for c in caps}
-        found: dict[int, list[SentRecord]] = {}
-        ids = sorted(set(customer_ids))
-        t = TABLE
-        query = select(t.c.customer_id, t.c.sent_at, t.c.channel).where(
-            t.c.customer_id.in_(bindparam("ids", expanding=True)),
-            t.c.sent_at > now - window, t.c.purpose == purpose,
-            t.c.status.in_([s.value for s in ACCEPTED]))
+        where = [in_list(t.c.customer_id, dialect, "ids"), t.c.sent_at > now - window,
+                 t.c.purpose == purpose, t.c.status.in_([s.value for s in ACCEPTED])]
         if "any" not in channels:
-            query = query.where(t.c.channel.in_(sorted(channels)))
-        for start in range(0, len(ids), _CHUNK):
-            for cid, at, ch in session.execute(query, {"ids": ids[start:start + _CHUNK]}):
-                if at is None:
-                    continue
+            where.append(t.c.channel.in_(sorted(channels)))
+        over = [func.sum(case((and_(t.c.sent_at > now - cap.window,
+                                    *([] if cap.channel == "any"
+                                      else [t.c.channel == cap.channel])), 1), else_=0))
+                >= cap.limit for cap in caps]
+        ids = list_value(set(customer_ids), dialect)
+        capped = list(session.scalars(select(t.c.customer_id).where(*where)
+                                      .group_by(t.c.customer_id).having(or_(*over)),
+                                      {"ids": ids}))
+        found: dict[int, list[SentRecord]] = {}
+        if not capped:
+            return found
+        for cid, at, ch in session.execute(
+                select(t.c.customer_id, t.c.sent_at, t.c.channel).where(*where),
+                {"ids": list_value(capped, dialect)}):
+            if at is not None:
                 found.setdefault(int(cid), []).append(SentRecord(at, ch, purpose))
         return found
 
