@@ -322,6 +322,7 @@ GSM7_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
 GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 """Characters of the GSM 03.38 extension table: two septets each (escape + char)."""
+_GSM7 = GSM7_BASIC | GSM7_EXTENSION
 
 
 class SmsEncoding(StrEnum):
@@ -348,8 +349,10 @@ class SmsLength:
 
 def sms_length(text: str) -> SmsLength:
     """Length, encoding and segment count of ``text`` as sent."""
-    if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text):
-        units = sum(2 if c in GSM7_EXTENSION else 1 for c in text)
+    chars = set(text)  # distinct characters: a set test in C, not a loop per character
+    if chars <= _GSM7:
+        units = len(text) + (sum(text.count(c) for c in chars & GSM7_EXTENSION)
+                             if not chars.isdisjoint(GSM7_EXTENSION) else 0)
         single, multi, encoding = 160, 153, SmsEncoding.GSM7
     else:
         units = len(text.encode("utf-16-le")) // 2  # astral characters take two units
