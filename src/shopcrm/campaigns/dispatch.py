@@ -78,7 +78,7 @@ from shopcrm.campaigns.rules import (
     cap_release_time,
     decide_send,
     retry_delay,
-    sms_length,
+    sms_segments,
     take_token,
     unsubscribe_token,
 )
@@ -135,9 +135,15 @@ class ConsentCheck:
 
     def allowed(self, history: list[tuple[Any, ...]]) -> bool:
         now = self.now
-        in_force = sorted((at, seq, channel, purpose, status)
-                          for channel, purpose, status, at, seq in history if at <= now)
-        shape = tuple((c, p, s) for _, _, c, p, s in in_force)
+        if len(history) == 1:  # the usual case: one record, nothing to order
+            channel, purpose, status, at, seq = history[0]
+            in_force = [(at, seq, channel, purpose, status)] if at <= now else []
+            shape: tuple[tuple[str, str, str], ...] = (
+                ((channel, purpose, status),) if in_force else ())
+        else:
+            in_force = sorted((at, seq, channel, purpose, status)
+                              for channel, purpose, status, at, seq in history if at <= now)
+            shape = tuple((c, p, s) for _, _, c, p, s in in_force)
         found = self._memo.get(shape)
         if found is None:
             records = [ConsentRecord(channel=Channel(c), purpose=Purpose(p), status=Status(s),
@@ -659,7 +665,7 @@ class Dispatcher:
                 body = assemble_sms(body, signature=kit.signature, language=rendered.language)
             except ValueError as exc:
                 raise RenderFailed(str(exc)) from exc
-            segments = sms_length(body).segments
+            segments = sms_segments(body)
         elif kit.channel == "email":
             if "unsubscribe_url" not in plan.needs:
                 label = "退订" if rendered.language == "zh" else "Unsubscribe"
