@@ -40,6 +40,7 @@ from shopcrm.campaigns.rules import (
     retry_delay,
     retry_schedule,
     sms_length,
+    sms_segments,
     take_token,
     unsubscribe_token,
     within_caps,
@@ -312,12 +313,14 @@ def test_assemble_sms_adds_signature_and_opt_out_once() -> None:
 def test_sms_length(text: str, units: int, encoding: SmsEncoding, segments: int) -> None:
     length = sms_length(text)
     assert (length.units, length.encoding, length.segments) == (units, encoding, segments)
+    assert sms_segments(text) == segments
 
 
 @settings(deadline=None)  # timing under a loaded CI machine is not the point
 @given(st.text(max_size=400))
 def test_segments_hold_the_text(text: str) -> None:
     length = sms_length(text)
+    assert sms_segments(text) == length.segments  # dispatch's shortcut agrees
     assert length.segments * length.per_segment >= length.units
     assert length.segments == 0 or (length.segments - 1) * length.per_segment < length.units \
         or length.segments == 1

@@ -59,7 +59,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopcrm.campaigns.rules import (
@@ -201,6 +201,20 @@ class CampaignSettings(_Model):
     shop_name: str = "shopcrm"
     timezone: str | None = None
     """Customers' default time zone for quiet hours (default: the shop's)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        """A zone the zone database has (a typo would stop every batch at send time)."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
     sms: SmsConfig | None = None
     email: EmailConfig | None = None
     wechat: WeChatConfig | None = None

@@ -242,9 +242,16 @@ class RenderFailed(ValueError):
 
 
 def render(variant: CompiledVariant, data: RenderData) -> Rendered:
-    language = data.language if data.language in variant.texts else variant.default_language
-    text = variant.texts[language]
-    values = data.variables()
+    return render_values(variant, data.variables(), data.language)
+
+
+def render_values(variant: CompiledVariant, values: Mapping[str, Any],
+                  language: str | None) -> Rendered:
+    """:func:`render` from the variables as :meth:`RenderData.variables` gives them —
+    what dispatch builds directly, a dict per message instead of two objects."""
+    chosen = language if language is not None and language in variant.texts \
+        else variant.default_language
+    text = variant.texts[chosen]
     try:
         body = _fast(text.body_parts, values) if text.body_parts is not None else None
         subject = (_fast(text.subject_parts, values) if text.subject_parts is not None
@@ -256,7 +263,7 @@ def render(variant: CompiledVariant, data: RenderData) -> Rendered:
             html=text.html.render(values) if text.html else None,
             params={k: t.render(values) for k, t in text.params.items()},
             url=text.url.render(values).strip() if text.url else None,
-            language=language)
+            language=chosen)
     except (SecurityError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
         raise RenderFailed(f"template failed: {exc}") from exc
 

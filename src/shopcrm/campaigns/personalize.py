@@ -14,9 +14,10 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shopcrm.store.idlist import in_list, list_value
 from shopcrm.store.models import Customer
 
 _CHUNK = 2000
@@ -72,16 +73,16 @@ CONTACT_CHANNELS = frozenset({"wechat", "push"})
 
 def recipients(session: Session, customer_ids: Sequence[int], *, channel: str | None = None,
                app_id: str | None = None) -> dict[int, Recipient]:
-    """The customers of a batch; for WeChat and push with each one's contact point
-    (the newest active openid / device token of ``app_id``, any app's when None)."""
-    ids = sorted(set(customer_ids))
-    found: dict[int, Recipient] = {}
+    """The batch's recipients in one query (the IDs bound as one value, see
+    :mod:`shopcrm.store.idlist`): dispatch's only way of loading who it sends to. For
+    WeChat and push each with their contact point (the newest active openid / device
+    token of ``app_id``, any app's when None)."""
+    dialect = session.get_bind().dialect.name
     c = Customer.__table__.c  # Core columns: plain rows, no ORM loading per row
     query = select(c.id, c.status, c.name, c.phone, c.email, c.city, c.province, c.gender
-                   ).where(c.id.in_(bindparam("ids", expanding=True)))
-    for start in range(0, len(ids), _CHUNK):
-        for row in session.execute(query, {"ids": ids[start:start + _CHUNK]}):
-            found[int(row[0])] = Recipient(int(row[0]), *row[1:])
+                   ).where(in_list(c.id, dialect, "ids"))
+    rows = session.execute(query, {"ids": list_value(set(customer_ids), dialect)})
+    found = {int(row[0]): Recipient(int(row[0]), *row[1:]) for row in rows}
     if channel in CONTACT_CHANNELS:
         from dataclasses import replace
 
@@ -142,12 +143,28 @@ def _zones_for(phone: str) -> tuple[str, ...]:
         parsed = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:
         return ()
-    return tuple(z for z in phone_zones.time_zones_for_number(parsed) if "/" in z)
+    return tuple(z for z in phone_zones.time_zones_for_number(parsed) if _known_zone(z))
+
+
+@cache
+def _known_zone(name: str) -> bool:
+    """Whether the zone database has ``name``: phonenumbers answers ``Etc/Unknown`` for
+    numbers it cannot place (a UK mobile, a +800 freephone), which is no zone at all."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if "/" not in name or name.startswith("Etc/"):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def customer_timezone(phone: str | None, default: str) -> str:
     """The customer's time zone for quiet hours: the only zone their mobile number's
-    country (and area) has, else the shop's. A +86 number is Asia/Shanghai."""
+    country (and area) has, else the shop's. A +86 number is Asia/Shanghai; a number
+    the phone data places nowhere (``Etc/Unknown``) gets the shop's zone."""
     if not phone or phone.startswith("+86") or not phone.startswith("+"):
         return default
     zones = _zones_for(phone)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,9 +32,9 @@ from shopcrm.channels.sms import InboundReply, Receipt, hmac_signature
 from shopcrm.ingest.normalize.emails import normalize_email
 from shopcrm.ingest.normalize.phones import normalize_phone
 from shopcrm.privacy.rules import Channel, Purpose, Status
+from shopcrm.store.idlist import in_list, list_value
 from shopcrm.store.models import Customer
 
-_CHUNK = 2000
 CONSENT_CHANNEL: Mapping[str, Channel | None] = {
     "email": Channel.EMAIL, "sms": Channel.SMS, "push": Channel.PUSH, "inbox": Channel.PUSH,
     "wechat": Channel.WECHAT, "webhook": None, "file": None,
@@ -108,23 +108,23 @@ class SuppressedSet:
 
 def suppressed(session: Session, *, channel: str, customer_ids: Sequence[int],
                address_hashes: Sequence[str]) -> SuppressedSet:
-    """Which of these customers or addresses are suppressed for ``channel`` (or any)."""
+    """Which of these customers or addresses are suppressed for ``channel`` (or any):
+    two queries for a whole batch, the lists bound as one value each."""
     channels = (channel, "any")
+    dialect = session.get_bind().dialect.name
+    t = Suppression.__table__.c
     customers: set[int] = set()
     addresses: set[str] = set()
-    ids = sorted(set(customer_ids))
-    t = Suppression.__table__.c
-    by_customer = select(t.customer_id).where(
-        t.channel.in_(channels), t.customer_id.in_(bindparam("ids", expanding=True)))
-    for start in range(0, len(ids), _CHUNK):
+    if customer_ids:
+        by_customer = select(t.customer_id).where(
+            t.channel.in_(channels), in_list(t.customer_id, dialect, "ids"))
         customers.update(int(c) for c in session.scalars(
-            by_customer, {"ids": ids[start:start + _CHUNK]}) if c is not None)
-    hashes = sorted(set(address_hashes))
-    by_address = select(t.address_hash).where(
-        t.channel.in_(channels), t.address_hash.in_(bindparam("hashes", expanding=True)))
-    for start in range(0, len(hashes), _CHUNK):
+            by_customer, {"ids": list_value(set(customer_ids), dialect)}) if c is not None)
+    if address_hashes:
+        by_address = select(t.address_hash).where(
+            t.channel.in_(channels), in_list(t.address_hash, dialect, "hashes", text=True))
         addresses.update(str(h) for h in session.scalars(
-            by_address, {"hashes": hashes[start:start + _CHUNK]}))
+            by_address, {"hashes": list_value(set(address_hashes), dialect)}))
     return SuppressedSet(frozenset(customers), frozenset(addresses))
 
 

@@ -322,6 +322,7 @@ GSM7_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
 GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 """Characters of the GSM 03.38 extension table: two septets each (escape + char)."""
+_GSM7 = GSM7_BASIC | GSM7_EXTENSION
 
 
 class SmsEncoding(StrEnum):
@@ -346,17 +347,29 @@ class SmsLength:
         return self.segments * self.per_segment - self.units if self.units else self.per_segment
 
 
+def _units(text: str) -> tuple[int, bool]:
+    """(units as the network counts them, whether GSM-7 carries the text)."""
+    if all(c in _GSM7 for c in text):  # stops at the first character GSM-7 lacks
+        return len(text) + sum(text.count(c) for c in GSM7_EXTENSION if c in text), True
+    return len(text.encode("utf-16-le")) // 2, False  # astral characters take two units
+
+
 def sms_length(text: str) -> SmsLength:
     """Length, encoding and segment count of ``text`` as sent."""
-    if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text):
-        units = sum(2 if c in GSM7_EXTENSION else 1 for c in text)
-        single, multi, encoding = 160, 153, SmsEncoding.GSM7
-    else:
-        units = len(text.encode("utf-16-le")) // 2  # astral characters take two units
-        single, multi, encoding = 70, 67, SmsEncoding.UCS2
+    units, gsm = _units(text)
+    single, multi, encoding = (160, 153, SmsEncoding.GSM7) if gsm else (
+        70, 67, SmsEncoding.UCS2)
     if units <= single:
         return SmsLength(units, encoding, 1 if units else 0, single)
     return SmsLength(units, encoding, -(-units // multi), multi)
+
+
+def sms_segments(text: str) -> int:
+    """``sms_length(text).segments`` without building the description (dispatch asks
+    it for every message)."""
+    units, gsm = _units(text)
+    single, multi = (160, 153) if gsm else (70, 67)
+    return (1 if units else 0) if units <= single else -(-units // multi)
 
 
 OPT_OUT_SUFFIX = {"zh": "回T退订", "en": "Reply TD to unsubscribe"}

@@ -341,8 +341,16 @@ def finish_if_done(session: Session, campaign: Campaign, *, now: datetime,
             campaign.final_counts = current.as_dict()
             campaign.finished_at = now
         return False
-    _compare_and_set(session, campaign, CampaignStatus.DONE, now=now,
-                     final_counts=current.as_dict(), finished_at=now)
+    try:
+        _compare_and_set(session, campaign, CampaignStatus.DONE, now=now,
+                         final_counts=current.as_dict(), finished_at=now)
+    except CampaignConflict:
+        # Another dispatcher finished it (or moved it from scheduled to sending, or
+        # paused it) since it was read: finishing is idempotent — look again.
+        session.refresh(campaign)
+        if campaign.status == CampaignStatus.DONE:
+            return False
+        return finish_if_done(session, campaign, now=now, actor=actor)
     audit.record(session, actor, "campaign.done", at=now, target_type="campaign",
                  target_id=str(campaign.id), details=current.as_dict())
     return True
