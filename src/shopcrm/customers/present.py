@@ -8,7 +8,12 @@ from dataclasses import replace
 from shopcrm.accounts.masking import mask_address, mask_email, mask_name, mask_phone
 from shopcrm.accounts.permissions import Permission
 from shopcrm.accounts.service import Principal
-from shopcrm.customers.profile import AttributeSource, CustomerProfile, IdentityRow
+from shopcrm.customers.profile import (
+    SLOT_MASKS,
+    AttributeSource,
+    CustomerProfile,
+    IdentityRow,
+)
 from shopcrm.customers.queries import CustomerRow
 
 _PHONE_LIKE = re.compile(r"^\+?\d{7,15}$")
@@ -48,10 +53,13 @@ def present_customer(profile: CustomerProfile, principal: Principal) -> Customer
     masked for callers without view-PII (the same masks as lists and the API)."""
     if principal.can(Permission.VIEW_PII):
         return profile
+    slots = {name: (SLOT_MASKS[name](value) if name in SLOT_MASKS and value is not None
+                    else value) for name, value in profile.slots.items()}
     return replace(profile, name=mask_name(profile.name), phone=mask_phone(profile.phone),
                    email=mask_email(profile.email), birthday=None,
                    identities=[present_identity(i, principal) for i in profile.identities],
-                   attribute_sources=[_masked_source(a) for a in profile.attribute_sources])
+                   attribute_sources=[_masked_source(a) for a in profile.attribute_sources],
+                   slots=slots)
 
 
 _MASKS = {"name": mask_name, "phone": mask_phone, "email": mask_email}

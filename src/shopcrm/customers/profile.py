@@ -168,8 +168,15 @@ SLOTS: dict[str, SlotProvider | None] = {
 """Profile slots later capabilities fill by :func:`register_slot`; None = not yet."""
 
 
-def register_slot(name: str, provider: SlotProvider) -> None:
+SLOT_MASKS: dict[str, Callable[[Any], Any]] = {}
+"""Per slot, what callers without view-PII see of it (a slot holding addresses)."""
+
+
+def register_slot(name: str, provider: SlotProvider,
+                  mask: Callable[[Any], Any] | None = None) -> None:
     SLOTS[name] = provider
+    if mask is not None:
+        SLOT_MASKS[name] = mask
 
 
 def customer_profile(session: Session, warehouse: Warehouse, customer_id: int, *,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shopcrm.campaigns.models
 import shopcrm.contacts.merge  # contact points and inbox follow merges
 import shopcrm.contacts.models
+import shopcrm.contacts.profile  # contact points show on profiles
 import shopcrm.identity.models
 import shopcrm.loyalty.models
 import shopcrm.segments.library_models  # segments, snapshots, tags, tag memberships
