@@ -123,7 +123,7 @@ def test_push_goes_to_the_newest_active_token_of_the_configured_app(
     assert counts(context, campaign_id)["skipped"] == 1
 
 
-def test_a_410_disables_exactly_that_token(
+def test_a_410_disables_that_token_and_the_message_goes_to_the_next_one(
         context: AppContext, clock: FakeClock, settings_for: Callable[..., CampaignSettings],
         push_service: Receiver) -> None:
     ids = add_people(context, [41], consent=("push",))
@@ -140,13 +140,38 @@ def test_a_410_disables_exactly_that_token(
                                 clock=context.clock) as channels:
         push_service.answer_next(410, {"error": "Unregistered"})
         dispatcher(context, config, channels).run(campaign_id=first)
+        status, reason = reasons(context, first)[41]
+        # Not a dead letter: the customer has another device.
+        assert status == "pending" and "retrying on the customer's next address" in (
+            reason or "")
+        clock.advance(timedelta(hours=2))
+        dispatcher(context, config, channels).run(campaign_id=first)
         dispatcher(context, config, channels).run(campaign_id=second)
     status, reason = contact_status(context, newer)
     assert status == "disabled" and "410" in (reason or "")
     assert contact_status(context, older) == ("active", None)
-    assert reasons(context, first)[41][0] == "failed"
+    assert reasons(context, first)[41][0] == "sent"
     assert reasons(context, second)[41][0] == "sent"
-    assert [r.json()["token"] for r in push_service.received] == ["token-older-41"]
+    assert [r.json()["token"] for r in push_service.received] == ["token-older-41"] * 2
+
+
+def test_a_410_on_the_only_token_is_a_dead_letter(
+        context: AppContext, clock: FakeClock, settings_for: Callable[..., CampaignSettings],
+        push_service: Receiver) -> None:
+    ids = add_people(context, [42], consent=("push",))
+    only = add_contact(context, 42, kind="push", app_id="com.shop.app",
+                       address="token-only-42", platform="ios")
+    config = settings_for(context, push={"url": push_service.url, "api_token": "push-secret",
+                                         "app_id": "com.shop.app"})
+    campaign = launch(context, plan("push", ids))
+    with channels_from_settings(config, sessions=context.sessions,
+                                clock=context.clock) as channels:
+        push_service.answer_next(410, {"error": "Unregistered"})
+        dispatcher(context, config, channels).run(campaign_id=campaign)
+    status, reason = reasons(context, campaign)[42]
+    assert status == "failed" and "410" in (reason or "")
+    assert contact_status(context, only)[0] == "disabled"
+    assert push_service.received == []
 
 
 def test_the_inbox_is_a_table_the_site_reads_and_the_first_read_is_an_open(

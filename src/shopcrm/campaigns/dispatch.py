@@ -37,7 +37,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -86,8 +86,9 @@ from shopcrm.campaigns.service import finish_if_done, spec_of
 from shopcrm.campaigns.specs import CampaignSpec
 from shopcrm.campaigns.states import ACCEPTED, DISPATCHABLE, CampaignStatus, DeliveryStatus
 from shopcrm.campaigns.tracking import click_url, open_pixel_url
+from shopcrm.channels.base import DeliveryStatus as SendStatus
 from shopcrm.channels.base import Message, SendResult
-from shopcrm.contacts.service import disable_addresses
+from shopcrm.contacts.service import disable_addresses, with_another_address
 from shopcrm.privacy.rules import (
     DEFAULT_WITHOUT_RECORD,
     Channel,
@@ -398,7 +399,7 @@ class Dispatcher:
                 self._write(session, failed)
         if outgoing:
             # 3. send (no transaction open), then record in one short transaction
-            results = self._send(plan.spec, outgoing)
+            results = self._retry_elsewhere(plan, outgoing, self._send(plan.spec, outgoing))
             done_at = self.now()
             for row, result in zip(outgoing, results, strict=True):
                 self._outcome(row, result, done_at, tally)
@@ -741,6 +742,24 @@ class Dispatcher:
         if flush is not None:
             flush(sync=True)  # durable before it is recorded as sent
         return results
+
+    def _retry_elsewhere(self, plan: Any, outgoing: Sequence[_Row],
+                         results: list[SendResult]) -> list[SendResult]:
+        """A dead device token or openid of a customer who has another active one: the
+        delivery is retried (on that one — the dead one is disabled when the batch is
+        recorded) instead of dead-lettered; a customer with no other stays failed."""
+        gone = [(r.customer_id, r.message.to) for r, x in zip(outgoing, results, strict=True)
+                if x.address_gone and r.message is not None]
+        if not gone:
+            return results
+        channel = plan.spec.channel
+        with self.context.sessions() as session:
+            reachable = with_another_address(session, gone, kind=channel,
+                                             app_id=self.config.contact_app_id(channel))
+        return [replace(x, status=SendStatus.TRANSIENT,
+                        reason=f"{x.reason}; retrying on the customer's next address")
+                if x.address_gone and r.customer_id in reachable else x
+                for r, x in zip(outgoing, results, strict=True)]
 
     def _outcome(self, row: _Row, result: SendResult, now: datetime, tally: Tally) -> None:
         row.attempts += 1

@@ -141,6 +141,29 @@ def active_addresses(session: Session, customer_ids: Sequence[int], *, kind: str
     return newest(found)
 
 
+def with_another_address(session: Session, gone: Sequence[tuple[int, str]], *, kind: str,
+                         app_id: str | None) -> set[int]:
+    """The customers among these (customer, dead address) pairs who have another active
+    address of ``kind`` (within ``app_id`` when configured): their message can still
+    reach them on it."""
+    if not gone:
+        return set()
+    dead = {(customer, address) for customer, address in gone}
+    c = ContactPoint.__table__.c
+    query = select(c.customer_id, c.address).where(
+        c.customer_id.in_(bindparam("ids", expanding=True)), c.kind == kind,
+        c.status == ContactStatus.ACTIVE.value)
+    if app_id is not None:
+        query = query.where(c.app_id == app_id)
+    ids = sorted({customer for customer, _ in gone})
+    found: set[int] = set()
+    for start in range(0, len(ids), _CHUNK):
+        for customer, address in session.execute(query, {"ids": ids[start:start + _CHUNK]}):
+            if (int(customer), str(address)) not in dead:
+                found.add(int(customer))
+    return found
+
+
 def disable_addresses(session: Session, *, kind: str, app_id: str | None,
                       gone: Sequence[tuple[str, str]], now: datetime) -> int:
     """Disable the addresses a provider answered are gone — (address, reason) pairs —
