@@ -74,7 +74,8 @@ def reverse_refunds(at: AtOption = None) -> None:
     finally:
         context.close()
     console.print(f"reversed {report.points:,} points on {report.reversed:,} orders "
-                  f"({report.orders:,} refunded orders seen)")
+                  f"({report.orders:,} refunded orders seen, {report.already:,} reversed "
+                  "before)")
 
 
 @app.command("expire")

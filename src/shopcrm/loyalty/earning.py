@@ -220,12 +220,24 @@ class ReverseReport:
     reversed: int = 0
     points: int = 0
     not_earned: int = 0
+    already: int = 0
+    """Refunds reversed by an earlier run (their key exists): skipped without a call."""
+
+
+def _reverse_key(order: OrderRow, status: str) -> str:
+    """One reversal per refunded total and status: a further refund is a new key."""
+    total = order.paid if status in ("cancelled", "refunded") else order.refunded
+    return f"reverse:{order.ref}:{total}:{status}"
 
 
 def reverse_refunds(sessions: sessionmaker[Session], *, warehouse: Warehouse, now: datetime,
                     chunk: int = 500) -> ReverseReport:
     """The reversal job: orders that earned and were refunded or cancelled since give
-    back their points in proportion (keys per refunded total, so re-runs change nothing)."""
+    back their points in proportion (keys per refunded total, so re-runs change nothing).
+
+    The job sees every refunded order of the shop's history on each run; the reversal
+    keys of a chunk are looked up at once, so refunds an earlier run reversed cost one
+    key look-up, not a ledger call each."""
     orders = warehouse.table("orders")
     refunded = orders.filter(orders.customer_id.notnull(),
                              (orders.refund_amount.fill_null(0) > 0)
@@ -237,19 +249,23 @@ def reverse_refunds(sessions: sessionmaker[Session], *, warehouse: Warehouse, no
     report = ReverseReport(orders=len(rows))
     for start in range(0, len(rows), chunk):
         part = rows[start:start + chunk]
+        keys = [_reverse_key(order, status) for order, status in part]
         with sessions.begin() as session:
             earned = _existing_keys(session, [f"earn:{o.ref}" for o, _ in part])
-            for order, status in part:
+            done = _existing_keys(session, keys)
+            for (order, status), key in zip(part, keys, strict=True):
                 if f"earn:{order.ref}" not in earned:
                     report.not_earned += 1
+                    continue
+                if key in done:
+                    report.already += 1
                     continue
                 cancelled = status in ("cancelled", "refunded")
                 total = order.paid if cancelled else order.refunded
                 try:
                     movement = reverse_order(
                         session, order_ref=order.ref, refunded_total=total,
-                        cancelled=cancelled, key=f"reverse:{order.ref}:{total}:{status}",
-                        now=now)
+                        cancelled=cancelled, key=key, now=now)
                 except OrderNotFound:
                     report.not_earned += 1
                     continue
