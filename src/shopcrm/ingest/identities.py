@@ -121,14 +121,16 @@ def collect_identities(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> Iden
         """
     )
     rows: list[tuple[Any, ...]] = []
+    none = (None,) * len(ATTRIBUTE_KEYS)
     while chunk := cursor.fetchmany(50_000):
         for row in chunk:
             extras = row[14:]
-            attributes = None
-            if any(v is not None for v in extras):
-                attributes = {k: v for k, v in zip(ATTRIBUTE_KEYS, extras, strict=True)
-                              if v is not None}
-            rows.append((*row[:12], attributes, attributes is not None, row[12], row[13]))
+            if extras == none:  # most exports carry none of these: skip building a dict
+                rows.append((*row[:12], None, False, row[12], row[13]))
+                continue
+            attributes = {k: v for k, v in zip(ATTRIBUTE_KEYS, extras, strict=True)
+                          if v is not None}
+            rows.append((*row[:12], attributes, True, row[12], row[13]))
     return IdentityBatch(rows)
 
 
