@@ -336,6 +336,18 @@ def upsert_identities(
     return IdentityUpsert(new, int(updated), mapping)
 
 
+def batch_identities(session: Session, batch_id: int) -> set[int]:
+    """IDs of the identities this batch founded or changed (raw cursor: one per buyer)."""
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        marker = "%s" if session.get_bind().dialect.name == "postgresql" else "?"
+        cursor.execute(f"SELECT id FROM source_identities WHERE first_batch_id = {marker} "
+                       f"OR last_batch_id = {marker}", (batch_id, batch_id))
+        return {int(r[0]) for r in cursor.fetchall()}
+    finally:
+        cursor.close()
+
+
 def _read_mapping(connection: Connection) -> pa.Table:
     """(source, identity_key, identity_id, customer_id) of every staged identity.
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import or_, select, update
+from sqlalchemy import update
 
 from shopcrm.context import AppContext
 from shopcrm.ingest.assemble import assemble
@@ -31,13 +31,13 @@ from shopcrm.ingest.facts_out import classify, events_sql, items_sql, orders_sql
 from shopcrm.ingest.fields import EVENT_TYPE_ALIASES, EVENT_TYPES
 from shopcrm.ingest.formats import get_format
 from shopcrm.ingest.formats.base import FormatSpec, Grain, header_key, match_headers
-from shopcrm.ingest.identities import collect_identities, upsert_identities
+from shopcrm.ingest.identities import batch_identities, collect_identities, upsert_identities
 from shopcrm.ingest.identity_keys import collect_keys, upsert_keys
 from shopcrm.ingest.regions import build_good
 from shopcrm.ingest.report import ImportReport
 from shopcrm.ingest.sources import LoadedSource, load_csv, load_jsonl, load_xlsx, sniff
 from shopcrm.ingest.sqlclean import install_macros
-from shopcrm.store.models import ImportBatch, SourceIdentity
+from shopcrm.store.models import ImportBatch
 from shopcrm.warehouse.tables import EVENTS, ORDER_ITEMS, ORDERS, PRODUCTS, FactTable
 
 Progress = Callable[[str], None]
@@ -211,10 +211,8 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
             con.execute("CREATE OR REPLACE TABLE _idmap AS SELECT * FROM _idmap_arrow")
             con.unregister("_idmap_arrow")
             with_new_keys = upsert_keys(session, collect_keys(con, spec))
-            report.touched_identities = sorted(with_new_keys | set(session.scalars(
-                select(SourceIdentity.id).where(or_(
-                    SourceIdentity.first_batch_id == report.batch_id,
-                    SourceIdentity.last_batch_id == report.batch_id)))))
+            report.touched_identities = sorted(
+                with_new_keys | batch_identities(session, report.batch_id))
             step("writing facts")
             writer = context.facts.begin(report.batch_id)
             try:
