@@ -134,6 +134,13 @@ def collect_identities(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> Iden
     return IdentityBatch(rows)
 
 
+ORDER_KEY = ("coalesce(epoch_us(coalesce(created_at, occurred_at)), -4611686018427387904)"
+             "::HUGEINT * 4294967296 + _line")
+"""Rows in time order (undated first), then file order: one number per row, so the
+newest value per identity is an ``arg_max`` of it — no global sort of the file (a
+window numbering rows in that order sorted every row on one thread)."""
+
+
 def _aggregate(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
     rows_filter = "WHERE identity_key IS NOT NULL"
     if spec.grain is Grain.LINES:
@@ -154,8 +161,7 @@ def _aggregate(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
             CAST(min(_ts) AT TIME ZONE 'UTC' AS TIMESTAMP) AS first_seen,
             CAST(max(_ts) AT TIME ZONE 'UTC' AS TIMESTAMP) AS last_seen
         FROM (SELECT *, {source} AS src, coalesce(created_at, occurred_at) AS _ts,
-                     row_number() OVER (ORDER BY coalesce(created_at, occurred_at) NULLS FIRST,
-                                        _line) AS _ord
+                     {ORDER_KEY} AS _ord
               FROM good {rows_filter})
         GROUP BY src, identity_key
         """
