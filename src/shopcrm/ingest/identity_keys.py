@@ -78,8 +78,8 @@ def collect_keys(con: duckdb.DuckDBPyConnection, spec: FormatSpec
         ORDER BY 1, 2, 3
         """
     ).fetchall()
-    return [cast(tuple[int, str, str, str | None, str | None, str | None], tuple(r))
-            for r in rows]
+    # fetchall already gives tuples in KEY_COLUMNS order; copying them costs ~0.5 s/1M.
+    return cast(list[tuple[int, str, str, str | None, str | None, str | None]], rows)
 
 
 def upsert_keys(session: Session,

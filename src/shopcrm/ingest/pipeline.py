@@ -182,6 +182,9 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
     try:
         step("reading")
         loaded = _load(con, spec, path, scratch)
+        # Every row carries its line from here on and every ordered output sorts on it,
+        # so later tables need not keep their input's order (which costs parallelism).
+        con.execute("SET preserve_insertion_order = false")
         report.encoding = loaded.encoding
         report.rows_read = loaded.rows + len(loaded.parse_rejects)
         match = match_headers(spec, loaded.columns)
