@@ -17,6 +17,7 @@ import csv
 import hashlib
 import shutil
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -84,18 +85,27 @@ def run_import(
         _record_refusal(context, spec, path, exc)
         raise
     step("checksum")
+    # The checksum is only recorded: it is computed on a thread (hashlib releases the
+    # GIL) while the file is loaded, and stored with the batch's outcome.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-sha256") as pool:
+        checksum = pool.submit(file_sha256, path)
+        return _import_batch(context, spec, path, step, checksum)
+
+
+def _import_batch(context: AppContext, spec: FormatSpec, path: Path, step: Progress,
+                  checksum: Future[str]) -> ImportReport:
     batch_id = _start_batch(context, spec, path)
     report = ImportReport(batch_id=batch_id, format=spec.name, file=path, unit=UNITS[spec.grain])
     scratch = context.settings.staging_dir / f"import-{batch_id}"
     scratch.mkdir(parents=True, exist_ok=True)
     try:
         with context.facts.writer_lock():
-            _run(context, spec, path, report, scratch, step)
+            _run(context, spec, path, report, scratch, step, checksum)
     except Exception as exc:
         report.status = "failed"
         report.message = str(exc) if isinstance(exc, ImportFileError) else (
             f"{type(exc).__name__}: {exc}")
-        _finish_batch(context, report)
+        _finish_batch(context, report, checksum)
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -107,7 +117,7 @@ def _start_batch(context: AppContext, spec: FormatSpec, path: Path) -> int:
         batch = ImportBatch(
             format=spec.name,
             file_name=path.name,
-            file_sha256=file_sha256(path),
+            file_sha256="",
             file_size=path.stat().st_size,
             status="running",
             started_at=context.clock.now(),
@@ -126,11 +136,16 @@ def _record_refusal(context: AppContext, spec: FormatSpec, path: Path,
             status="failed", started_at=now, finished_at=now, message=str(exc)))
 
 
-def _finish_batch(context: AppContext, report: ImportReport) -> None:
+def _finish_batch(context: AppContext, report: ImportReport, checksum: Future[str]) -> None:
+    try:
+        digest = checksum.result()
+    except OSError:
+        digest = ""
     with context.sessions.begin() as session:
         session.execute(
             update(ImportBatch).where(ImportBatch.id == report.batch_id).values(
                 status=report.status,
+                file_sha256=digest,
                 finished_at=context.clock.now(),
                 encoding=report.encoding,
                 rows_read=report.rows_read,
@@ -177,7 +192,7 @@ def _looks_like_jsonl(path: Path) -> bool:
 
 
 def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport,
-         scratch: Path, step: Progress) -> None:
+         scratch: Path, step: Progress, checksum: Future[str]) -> None:
     con = _connect_scratch(scratch)
     try:
         step("reading")
@@ -227,6 +242,7 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
                 session.execute(
                     update(ImportBatch).where(ImportBatch.id == report.batch_id).values(
                         status="committed", finished_at=context.clock.now(),
+                        file_sha256=checksum.result(),
                         encoding=report.encoding, rows_read=report.rows_read,
                         imported=report.imported, updated=report.updated,
                         rejected=report.rejected, duplicates=report.duplicates,
