@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from shopcrm.context import AppContext
 from shopcrm.ingest.assemble import assemble
@@ -38,6 +39,7 @@ from shopcrm.ingest.regions import build_good
 from shopcrm.ingest.report import ImportReport
 from shopcrm.ingest.sources import LoadedSource, load_csv, load_jsonl, load_xlsx, sniff
 from shopcrm.ingest.sqlclean import install_macros
+from shopcrm.store.bulk import bulk_cache
 from shopcrm.store.models import ImportBatch
 from shopcrm.warehouse.tables import EVENTS, ORDER_ITEMS, ORDERS, PRODUCTS, FactTable
 
@@ -220,17 +222,9 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
         assemble(con, spec)
         build_good(con, spec)
         step("identities")
-        records = collect_identities(con, spec)
         with context.sessions.begin() as session:
-            upsert = upsert_identities(
-                session, records, batch_id=report.batch_id, now=context.clock.now())
-            report.identities_new, report.identities_updated = upsert.new, upsert.updated
-            con.register("_idmap_arrow", upsert.mapping)
-            con.execute("CREATE OR REPLACE TABLE _idmap AS SELECT * FROM _idmap_arrow")
-            con.unregister("_idmap_arrow")
-            with_new_keys = upsert_keys(session, collect_keys(con, spec))
-            report.touched_identities = sorted(
-                with_new_keys | batch_identities(session, report.batch_id))
+            with bulk_cache(session.connection()):
+                _store_identities(con, context, session, spec, report)
             step("writing facts")
             writer = context.facts.begin(report.batch_id)
             try:
@@ -257,6 +251,26 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
         writer.publish()
     finally:
         con.close()
+
+
+def _store_identities(con: duckdb.DuckDBPyConnection, context: AppContext, session: Session,
+                      spec: FormatSpec, report: ImportReport) -> None:
+    """Upsert the file's identities and keys; leaves their IDs in DuckDB table ``_idmap``.
+
+    A function of its own so the records and keys (hundreds of MB of Python objects for
+    a million rows) are freed before the facts are written.
+    """
+    records = collect_identities(con, spec)
+    upsert = upsert_identities(session, records, batch_id=report.batch_id,
+                               now=context.clock.now())
+    del records
+    report.identities_new, report.identities_updated = upsert.new, upsert.updated
+    con.register("_idmap_arrow", upsert.mapping)
+    con.execute("CREATE OR REPLACE TABLE _idmap AS SELECT * FROM _idmap_arrow")
+    con.unregister("_idmap_arrow")
+    with_new_keys = upsert_keys(session, collect_keys(con, spec))
+    report.touched_identities = sorted(
+        with_new_keys | batch_identities(session, report.batch_id))
 
 
 def _normalise_event_types(con: duckdb.DuckDBPyConnection) -> None:
