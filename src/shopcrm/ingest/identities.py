@@ -150,10 +150,19 @@ def _aggregate(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
     fields = ("name", "first_name", "last_name", "email", "phone", "phone2", "r_province",
               "r_city", "r_district", "r_detail", "r_postcode", "country", "accepts_email",
               "accepts_sms", "tags", "customer_id")
-    picks = [f"arg_max({f}, _ord) FILTER (WHERE {f} IS NOT NULL) AS {f}" for f in fields]
+    # Fields the file does not have are NULL in every row: typed NULLs, not aggregates.
+    present = {r[0]: r[1] for r in con.execute("DESCRIBE good_t").fetchall()}
+    absent = {r[0]: r[1] for r in con.execute("DESCRIBE good").fetchall()
+              if r[0] not in present}
+
+    def pick(f: str, extra: str = "", alias: str | None = None) -> str:
+        if f in absent:
+            return f"CAST(NULL AS {absent[f]}) AS {alias or f}"
+        return f"arg_max({f}, _ord) FILTER (WHERE {f} IS NOT NULL{extra}) AS {alias or f}"
+
+    picks = [pick(f) for f in fields]
     # A masked phone on the newest order must not hide the real number seen earlier.
-    picks += [f"arg_max({f}, _ord) FILTER (WHERE {f} IS NOT NULL AND strpos({f}, '*') = 0) "
-              f"AS {f}_unmasked" for f in ("phone", "phone2")]
+    picks += [pick(f, f" AND strpos({f}, '*') = 0", f"{f}_unmasked") for f in ("phone", "phone2")]
     con.execute(
         f"""
         CREATE OR REPLACE TABLE _ident AS
@@ -415,8 +424,10 @@ def _stage_new_ids(connection: Connection, fresh: Table) -> int:
         top = connection.scalar(text(
             "SELECT max(coalesce((SELECT max(id) FROM source_identities), 0), "
             "coalesce((SELECT max(id) FROM customers), 0))")) or 0
-        allocated = ":top + row_number() OVER (ORDER BY s.rowid)"
-        order = " ORDER BY s.rowid"
+        # IDs in key order: the identities' and customers' indexes (ID, key, customer)
+        # then all grow at their end, which SQLite inserts far faster than at random.
+        allocated = ":top + row_number() OVER (ORDER BY s.source, s.external_id)"
+        order = " ORDER BY s.source, s.external_id"
         params = {"top": int(top)}
     result = connection.execute(text(
         f"INSERT INTO {fresh.name} (source, external_id, id) "
@@ -445,13 +456,13 @@ def _insert_new(connection: Connection, stage: Table, columns: list[str], *, bat
     connection.execute(insert(customers).from_select(
         ["id", "status", *profile, "created_at", "updated_at"],
         select(fresh.c.id, literal("active"), *[stage.c[c] for c in profile], stamp, stamp)
-        .select_from(joined)))
+        .select_from(joined).order_by(fresh.c.id)))
     ident = cast(Table, SourceIdentity.__table__)
     connection.execute(insert(ident).from_select(
         ["id", "customer_id", *columns, "first_batch_id", "last_batch_id", "updated_at"],
         select(fresh.c.id, fresh.c.id, *[stage.c[c] for c in columns],
                literal(batch_id, BigInteger), literal(batch_id, BigInteger), stamp)
-        .select_from(joined)))
+        .select_from(joined).order_by(fresh.c.id)))
     fresh.drop(connection)
     return new
 
