@@ -150,19 +150,10 @@ def _aggregate(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
     fields = ("name", "first_name", "last_name", "email", "phone", "phone2", "r_province",
               "r_city", "r_district", "r_detail", "r_postcode", "country", "accepts_email",
               "accepts_sms", "tags", "customer_id")
-    # Fields the file does not have are NULL in every row: typed NULLs, not aggregates.
-    present = {r[0]: r[1] for r in con.execute("DESCRIBE good_t").fetchall()}
-    absent = {r[0]: r[1] for r in con.execute("DESCRIBE good").fetchall()
-              if r[0] not in present}
-
-    def pick(f: str, extra: str = "", alias: str | None = None) -> str:
-        if f in absent:
-            return f"CAST(NULL AS {absent[f]}) AS {alias or f}"
-        return f"arg_max({f}, _ord) FILTER (WHERE {f} IS NOT NULL{extra}) AS {alias or f}"
-
-    picks = [pick(f) for f in fields]
+    picks = [f"arg_max({f}, _ord) FILTER (WHERE {f} IS NOT NULL) AS {f}" for f in fields]
     # A masked phone on the newest order must not hide the real number seen earlier.
-    picks += [pick(f, f" AND strpos({f}, '*') = 0", f"{f}_unmasked") for f in ("phone", "phone2")]
+    picks += [f"arg_max({f}, _ord) FILTER (WHERE {f} IS NOT NULL AND strpos({f}, '*') = 0) "
+              f"AS {f}_unmasked" for f in ("phone", "phone2")]
     con.execute(
         f"""
         CREATE OR REPLACE TABLE _ident AS

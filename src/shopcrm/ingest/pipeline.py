@@ -221,6 +221,12 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
             _normalise_event_types(con)
         assemble(con, spec)
         build_good(con, spec)
+        # Only ``good``, ``rejected`` and ``raw`` (for the rejects file) are read from here
+        # on: freeing the typed copies keeps the store phase's peak memory down.
+        con.execute("DROP VIEW IF EXISTS checked_v")
+        con.execute("DROP VIEW IF EXISTS clean_v")
+        con.execute("DROP TABLE IF EXISTS checked")
+        con.execute("DROP TABLE IF EXISTS clean")
         step("identities")
         with context.sessions.begin() as session:
             with bulk_cache(session.connection()):
