@@ -4,6 +4,7 @@ nothing valid dropped."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from pathlib import Path
 
@@ -111,6 +112,8 @@ def test_missing_required_column_refuses_the_file(sqlite_context: AppContext,
     nothing_imported(sqlite_context)
     batch = last_batch(sqlite_context)
     assert batch.status == "failed" and "paid_amount" in (batch.message or "")
+    # The checksum, computed on a thread while the file loads, is kept on failure too.
+    assert batch.file_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_empty_file(sqlite_context: AppContext, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ header aliases, identities, idempotent re-import and updates as new versions."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -83,7 +84,9 @@ def test_reimport_changes_nothing(context: AppContext) -> None:
             for i in session.scalars(select(SourceIdentity).order_by(SourceIdentity.id))]
         assert identities_after == identities_before
         statuses = session.scalars(select(ImportBatch.status).order_by(ImportBatch.id)).all()
+        digests = set(session.scalars(select(ImportBatch.file_sha256)).all())
         assert statuses == ["committed", "committed"]
+        assert digests == {hashlib.sha256(GBK.read_bytes()).hexdigest()}
     assert len(orders(context)) == 5
 
 

@@ -28,7 +28,6 @@ from sqlalchemy import (
     Text,
     and_,
     case,
-    exists,
     func,
     insert,
     literal,
@@ -42,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from shopcrm.ingest.formats.base import FormatSpec, Grain
 from shopcrm.ingest.normalize import normalize_email, normalize_name, normalize_phone
+from shopcrm.ingest.normalize.phones import CN_MOBILE_PATTERN
 from shopcrm.store.bulk import bulk_insert
 from shopcrm.store.models import Customer, SourceIdentity
 
@@ -87,7 +87,7 @@ def collect_identities(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> Iden
     _aggregate(con, spec)
     # Look-ups cover every value of the file (not only the newest per identity), so the
     # identifier keys of older orders are normalised too.
-    _lookup_table(con, "_phones", _distinct(con, "phone", "phone2"), _phone_columns)
+    _phone_lookup(con)
     _lookup_table(con, "_emails", _distinct(con, "email"), _email_columns)
     names = con.execute(
         "SELECT DISTINCT name, first_name, last_name FROM good "
@@ -121,15 +121,24 @@ def collect_identities(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> Iden
         """
     )
     rows: list[tuple[Any, ...]] = []
+    none = (None,) * len(ATTRIBUTE_KEYS)
     while chunk := cursor.fetchmany(50_000):
         for row in chunk:
             extras = row[14:]
-            attributes = None
-            if any(v is not None for v in extras):
-                attributes = {k: v for k, v in zip(ATTRIBUTE_KEYS, extras, strict=True)
-                              if v is not None}
-            rows.append((*row[:12], attributes, attributes is not None, row[12], row[13]))
+            if extras == none:  # most exports carry none of these: skip building a dict
+                rows.append((*row[:12], None, False, row[12], row[13]))
+                continue
+            attributes = {k: v for k, v in zip(ATTRIBUTE_KEYS, extras, strict=True)
+                          if v is not None}
+            rows.append((*row[:12], attributes, True, row[12], row[13]))
     return IdentityBatch(rows)
+
+
+ORDER_KEY = ("coalesce(epoch_us(coalesce(created_at, occurred_at)), -4611686018427387904)"
+             "::HUGEINT * 4294967296 + _line")
+"""Rows in time order (undated first), then file order: one number per row, so the
+newest value per identity is an ``arg_max`` of it — no global sort of the file (a
+window numbering rows in that order sorted every row on one thread)."""
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
@@ -152,8 +161,7 @@ def _aggregate(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
             CAST(min(_ts) AT TIME ZONE 'UTC' AS TIMESTAMP) AS first_seen,
             CAST(max(_ts) AT TIME ZONE 'UTC' AS TIMESTAMP) AS last_seen
         FROM (SELECT *, {source} AS src, coalesce(created_at, occurred_at) AS _ts,
-                     row_number() OVER (ORDER BY coalesce(created_at, occurred_at) NULLS FIRST,
-                                        _line) AS _ord
+                     {ORDER_KEY} AS _ord
               FROM good {rows_filter})
         GROUP BY src, identity_key
         """
@@ -165,6 +173,30 @@ def _distinct(con: duckdb.DuckDBPyConnection, *columns: str) -> list[str]:
         f"SELECT {c} AS v FROM good WHERE identity_key IS NOT NULL" for c in columns)
     return [r[0] for r in con.execute(
         f"SELECT DISTINCT v FROM ({union}) WHERE v IS NOT NULL").fetchall()]
+
+
+def _phone_lookup(con: duckdb.DuckDBPyConnection) -> None:
+    """Table ``_phones`` (v, e164, masked) for every distinct phone value of ``good``.
+
+    A bare mainland mobile (most of a Chinese shop's export) is ``+86`` and itself, so
+    DuckDB answers those with the same pattern :func:`normalize_phone` uses; Python
+    normalises only the rest (masked, decorated, foreign), a few values per buyer
+    instead of a million calls.
+    """
+    union = " UNION ".join(
+        f"SELECT {c} AS v FROM good WHERE identity_key IS NOT NULL" for c in ("phone", "phone2"))
+    mobile = "'" + CN_MOBILE_PATTERN.replace("'", "''") + "'"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _phone_values AS SELECT v, "
+                f"regexp_full_match(v, {mobile}) AS plain FROM ({union}) WHERE v IS NOT NULL")
+    rest = [r[0] for r in con.execute(
+        "SELECT v FROM _phone_values WHERE NOT plain").fetchall()]
+    _register(con, "_phones_rest", _phone_columns(rest))
+    con.execute(
+        "CREATE OR REPLACE TABLE _phones AS SELECT v, '+86' || v AS e164, "
+        "CAST(NULL AS VARCHAR) AS masked FROM _phone_values WHERE plain "
+        "UNION ALL SELECT v, e164, masked FROM _phones_rest")
+    con.execute("DROP TABLE _phone_values")
+    con.execute("DROP TABLE _phones_rest")
 
 
 def _phone_columns(values: list[str]) -> dict[str, list[str | None]]:
@@ -264,12 +296,9 @@ def upsert_identities(
     same_key = and_(ident.c.source == stage.c.source, ident.c.external_id == stage.c.external_id)
     columns = ["source", "external_id", "kind", *ATTRIBUTE_FIELDS, "attributes",
                "first_seen_at", "last_seen_at"]
-    new_keys = [tuple(r) for r in connection.execute(
-        select(stage.c.source, stage.c.external_id).where(~exists().where(same_key))).all()]
-    new = len(new_keys)
-    if new:
-        _insert_new(connection, stage, new_keys, columns, batch_id=batch_id, now=now)
 
+    # Existing identities are updated before the new ones are inserted, so the update's
+    # join only meets identities that were there before this batch.
     # Dated records (orders) win by date; undated ones (a customer list) only fill gaps,
     # so re-importing an old customer list never undoes what newer orders said.
     newer = or_(ident.c.last_seen_at.is_(None),
@@ -305,21 +334,48 @@ def upsert_identities(
         connection.execute(
             update(ident).where(same_key, ident.c.first_batch_id != batch_id, changed)
             .values(values))
+        _refresh_customers(session, batch_id=batch_id, now=now)
 
-    _refresh_customers(session, batch_id=batch_id, now=now)
-
-    rows = connection.execute(
-        select(stage.c.source, stage.c.external_id, ident.c.id, ident.c.customer_id)
-        .join(ident, same_key)
-    ).all()
+    new = _insert_new(connection, stage, columns, batch_id=batch_id, now=now)
+    mapping = _read_mapping(connection)
     stage.drop(connection)
-    mapping = pa.table({
-        "source": pa.array([r[0] for r in rows], pa.string()),
-        "identity_key": pa.array([r[1] for r in rows], pa.string()),
-        "identity_id": pa.array([r[2] for r in rows], pa.int64()),
-        "customer_id": pa.array([r[3] for r in rows], pa.int64()),
+    return IdentityUpsert(new, int(updated), mapping)
+
+
+def batch_identities(session: Session, batch_id: int) -> set[int]:
+    """IDs of the identities this batch founded or changed (raw cursor: one per buyer)."""
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        marker = "%s" if session.get_bind().dialect.name == "postgresql" else "?"
+        cursor.execute(f"SELECT id FROM source_identities WHERE first_batch_id = {marker} "
+                       f"OR last_batch_id = {marker}", (batch_id, batch_id))
+        return {int(r[0]) for r in cursor.fetchall()}
+    finally:
+        cursor.close()
+
+
+def _read_mapping(connection: Connection) -> pa.Table:
+    """(source, identity_key, identity_id, customer_id) of every staged identity.
+
+    Read through the raw driver cursor: a few hundred thousand rows through SQLAlchemy's
+    row objects cost more than the query.
+    """
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            "SELECT s.source, s.external_id, i.id, i.customer_id FROM stage_identities s "
+            "JOIN source_identities i ON i.source = s.source AND i.external_id = s.external_id")
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    sources, keys, ids, customers = (list(c) for c in zip(*rows, strict=True)) if rows else (
+        [], [], [], [])
+    return pa.table({
+        "source": pa.array(sources, pa.string()),
+        "identity_key": pa.array(keys, pa.string()),
+        "identity_id": pa.array(ids, pa.int64()),
+        "customer_id": pa.array(customers, pa.int64()),
     })
-    return IdentityUpsert(int(new or 0), int(updated or 0), mapping)
 
 
 def _merge_existing_attributes(session: Session, batch: IdentityBatch) -> None:
@@ -344,32 +400,44 @@ def _merge_existing_attributes(session: Session, batch: IdentityBatch) -> None:
                 batch.rows[index] = (*row[:at], merged, merged != existing, *row[at + 2:])
 
 
-def _allocate_ids(connection: Connection, count: int) -> list[int]:
-    """IDs for new identities, taken before inserting so each identity and the customer
-    it founds are written once with their final IDs (no update pass afterwards)."""
+def _stage_new_ids(connection: Connection, fresh: Table) -> int:
+    """Fill ``fresh`` with every staged key the store does not know and its new ID, in one
+    statement; returns how many. IDs are taken before inserting so each identity and the
+    customer it founds are written once with their final IDs (no update pass)."""
+    unknown = ("FROM stage_identities s WHERE NOT EXISTS (SELECT 1 FROM source_identities i "
+               "WHERE i.source = s.source AND i.external_id = s.external_id)")
     if connection.dialect.name == "postgresql":
-        rows = connection.execute(text(
-            "SELECT nextval(pg_get_serial_sequence('source_identities', 'id')) "
-            "FROM generate_series(1, :n)"), {"n": count}).all()
-        return [int(r[0]) for r in rows]
-    # SQLite: the import holds the database's write lock for the whole transaction.
-    top = connection.scalar(text(
-        "SELECT max(coalesce((SELECT max(id) FROM source_identities), 0), "
-        "coalesce((SELECT max(id) FROM customers), 0))")) or 0
-    return list(range(int(top) + 1, int(top) + 1 + count))
+        allocated = "nextval(pg_get_serial_sequence('source_identities', 'id'))"
+        order = ""
+        params: dict[str, int] = {}
+    else:
+        # SQLite: the import holds the database's write lock for the whole transaction.
+        top = connection.scalar(text(
+            "SELECT max(coalesce((SELECT max(id) FROM source_identities), 0), "
+            "coalesce((SELECT max(id) FROM customers), 0))")) or 0
+        # IDs in key order: the identities' and customers' indexes (ID, key, customer)
+        # then all grow at their end, which SQLite inserts far faster than at random.
+        allocated = ":top + row_number() OVER (ORDER BY s.source, s.external_id)"
+        order = " ORDER BY s.source, s.external_id"
+        params = {"top": int(top)}
+    result = connection.execute(text(
+        f"INSERT INTO {fresh.name} (source, external_id, id) "
+        f"SELECT s.source, s.external_id, {allocated} {unknown}{order}"), params)
+    return int(result.rowcount or 0)
 
 
-def _insert_new(connection: Connection, stage: Table, keys: list[tuple[Any, ...]],
-                columns: list[str], *, batch_id: int, now: datetime) -> None:
-    """Each new identity founds a customer with the identity's own ID."""
-    ids = _allocate_ids(connection, len(keys))
+def _insert_new(connection: Connection, stage: Table, columns: list[str], *, batch_id: int,
+                now: datetime) -> int:
+    """Each new identity founds a customer with the identity's own ID; returns how many."""
     fresh = Table("stage_new_ids", stage.metadata, Column("source", String(32)),
                   Column("external_id", String(200)), Column("id", BigInteger),
                   prefixes=["TEMPORARY"])
     fresh.drop(connection, checkfirst=True)
     fresh.create(connection)
-    bulk_insert(connection, fresh.name, ("source", "external_id", "id"),
-                [(*key, new_id) for key, new_id in zip(keys, ids, strict=True)])
+    new = _stage_new_ids(connection, fresh)
+    if not new:
+        fresh.drop(connection)
+        return 0
     joined = stage.join(fresh, and_(fresh.c.source == stage.c.source,
                                     fresh.c.external_id == stage.c.external_id))
     stamp = literal(now, DateTime(timezone=True))
@@ -379,14 +447,15 @@ def _insert_new(connection: Connection, stage: Table, keys: list[tuple[Any, ...]
     connection.execute(insert(customers).from_select(
         ["id", "status", *profile, "created_at", "updated_at"],
         select(fresh.c.id, literal("active"), *[stage.c[c] for c in profile], stamp, stamp)
-        .select_from(joined)))
+        .select_from(joined).order_by(fresh.c.id)))
     ident = cast(Table, SourceIdentity.__table__)
     connection.execute(insert(ident).from_select(
         ["id", "customer_id", *columns, "first_batch_id", "last_batch_id", "updated_at"],
         select(fresh.c.id, fresh.c.id, *[stage.c[c] for c in columns],
                literal(batch_id, BigInteger), literal(batch_id, BigInteger), stamp)
-        .select_from(joined)))
+        .select_from(joined).order_by(fresh.c.id)))
     fresh.drop(connection)
+    return new
 
 
 def _refresh_customers(session: Session, *, batch_id: int, now: datetime) -> None:

@@ -78,8 +78,8 @@ def collect_keys(con: duckdb.DuckDBPyConnection, spec: FormatSpec
         ORDER BY 1, 2, 3
         """
     ).fetchall()
-    return [cast(tuple[int, str, str, str | None, str | None, str | None], tuple(r))
-            for r in rows]
+    # fetchall already gives tuples in KEY_COLUMNS order; copying them costs ~0.5 s/1M.
+    return cast(list[tuple[int, str, str, str | None, str | None, str | None]], rows)
 
 
 def upsert_keys(session: Session,
@@ -106,10 +106,8 @@ def upsert_keys(session: Session,
                 keys.c.value == stage.c.value)
     new = set(connection.scalars(
         select(stage.c.identity_id).distinct().where(~exists().where(same))))
-    if new:
-        connection.execute(insert(keys).from_select(
-            list(KEY_COLUMNS),
-            select(*[stage.c[c] for c in KEY_COLUMNS]).where(~exists().where(same))))
+    # Keys already stored move forward first, so these joins meet only the keys that
+    # were there before this batch, not the ones it is about to add.
     later = or_(keys.c.last_seen_at.is_(None),
                 and_(stage.c.last_seen_at.is_not(None),
                      stage.c.last_seen_at > keys.c.last_seen_at))
@@ -122,5 +120,9 @@ def upsert_keys(session: Session,
                        stage.c.first_seen_at < keys.c.first_seen_at))
     connection.execute(update(keys).where(same, earlier).values(
         first_seen_at=stage.c.first_seen_at))
+    if new:
+        connection.execute(insert(keys).from_select(
+            list(KEY_COLUMNS),
+            select(*[stage.c[c] for c in KEY_COLUMNS]).where(~exists().where(same))))
     stage.drop(connection)
     return new

@@ -17,11 +17,13 @@ import csv
 import hashlib
 import shutil
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import or_, select, update
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from shopcrm.context import AppContext
 from shopcrm.ingest.assemble import assemble
@@ -31,13 +33,14 @@ from shopcrm.ingest.facts_out import classify, events_sql, items_sql, orders_sql
 from shopcrm.ingest.fields import EVENT_TYPE_ALIASES, EVENT_TYPES
 from shopcrm.ingest.formats import get_format
 from shopcrm.ingest.formats.base import FormatSpec, Grain, header_key, match_headers
-from shopcrm.ingest.identities import collect_identities, upsert_identities
+from shopcrm.ingest.identities import batch_identities, collect_identities, upsert_identities
 from shopcrm.ingest.identity_keys import collect_keys, upsert_keys
 from shopcrm.ingest.regions import build_good
 from shopcrm.ingest.report import ImportReport
 from shopcrm.ingest.sources import LoadedSource, load_csv, load_jsonl, load_xlsx, sniff
 from shopcrm.ingest.sqlclean import install_macros
-from shopcrm.store.models import ImportBatch, SourceIdentity
+from shopcrm.store.bulk import bulk_cache
+from shopcrm.store.models import ImportBatch
 from shopcrm.warehouse.tables import EVENTS, ORDER_ITEMS, ORDERS, PRODUCTS, FactTable
 
 Progress = Callable[[str], None]
@@ -84,18 +87,27 @@ def run_import(
         _record_refusal(context, spec, path, exc)
         raise
     step("checksum")
+    # The checksum is only recorded: it is computed on a thread (hashlib releases the
+    # GIL) while the file is loaded, and stored with the batch's outcome.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-sha256") as pool:
+        checksum = pool.submit(file_sha256, path)
+        return _import_batch(context, spec, path, step, checksum)
+
+
+def _import_batch(context: AppContext, spec: FormatSpec, path: Path, step: Progress,
+                  checksum: Future[str]) -> ImportReport:
     batch_id = _start_batch(context, spec, path)
     report = ImportReport(batch_id=batch_id, format=spec.name, file=path, unit=UNITS[spec.grain])
     scratch = context.settings.staging_dir / f"import-{batch_id}"
     scratch.mkdir(parents=True, exist_ok=True)
     try:
         with context.facts.writer_lock():
-            _run(context, spec, path, report, scratch, step)
+            _run(context, spec, path, report, scratch, step, checksum)
     except Exception as exc:
         report.status = "failed"
         report.message = str(exc) if isinstance(exc, ImportFileError) else (
             f"{type(exc).__name__}: {exc}")
-        _finish_batch(context, report)
+        _finish_batch(context, report, checksum)
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -107,7 +119,7 @@ def _start_batch(context: AppContext, spec: FormatSpec, path: Path) -> int:
         batch = ImportBatch(
             format=spec.name,
             file_name=path.name,
-            file_sha256=file_sha256(path),
+            file_sha256="",
             file_size=path.stat().st_size,
             status="running",
             started_at=context.clock.now(),
@@ -126,11 +138,16 @@ def _record_refusal(context: AppContext, spec: FormatSpec, path: Path,
             status="failed", started_at=now, finished_at=now, message=str(exc)))
 
 
-def _finish_batch(context: AppContext, report: ImportReport) -> None:
+def _finish_batch(context: AppContext, report: ImportReport, checksum: Future[str]) -> None:
+    try:
+        digest = checksum.result()
+    except OSError:
+        digest = ""
     with context.sessions.begin() as session:
         session.execute(
             update(ImportBatch).where(ImportBatch.id == report.batch_id).values(
                 status=report.status,
+                file_sha256=digest,
                 finished_at=context.clock.now(),
                 encoding=report.encoding,
                 rows_read=report.rows_read,
@@ -177,11 +194,14 @@ def _looks_like_jsonl(path: Path) -> bool:
 
 
 def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport,
-         scratch: Path, step: Progress) -> None:
+         scratch: Path, step: Progress, checksum: Future[str]) -> None:
     con = _connect_scratch(scratch)
     try:
         step("reading")
         loaded = _load(con, spec, path, scratch)
+        # Every row carries its line from here on and every ordered output sorts on it,
+        # so later tables need not keep their input's order (which costs parallelism).
+        con.execute("SET preserve_insertion_order = false")
         report.encoding = loaded.encoding
         report.rows_read = loaded.rows + len(loaded.parse_rejects)
         match = match_headers(spec, loaded.columns)
@@ -201,20 +221,16 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
             _normalise_event_types(con)
         assemble(con, spec)
         build_good(con, spec)
+        # Only ``good``, ``rejected`` and ``raw`` (for the rejects file) are read from here
+        # on: freeing the typed copies keeps the store phase's peak memory down.
+        con.execute("DROP VIEW IF EXISTS checked_v")
+        con.execute("DROP VIEW IF EXISTS clean_v")
+        con.execute("DROP TABLE IF EXISTS checked")
+        con.execute("DROP TABLE IF EXISTS clean")
         step("identities")
-        records = collect_identities(con, spec)
         with context.sessions.begin() as session:
-            upsert = upsert_identities(
-                session, records, batch_id=report.batch_id, now=context.clock.now())
-            report.identities_new, report.identities_updated = upsert.new, upsert.updated
-            con.register("_idmap_arrow", upsert.mapping)
-            con.execute("CREATE OR REPLACE TABLE _idmap AS SELECT * FROM _idmap_arrow")
-            con.unregister("_idmap_arrow")
-            with_new_keys = upsert_keys(session, collect_keys(con, spec))
-            report.touched_identities = sorted(with_new_keys | set(session.scalars(
-                select(SourceIdentity.id).where(or_(
-                    SourceIdentity.first_batch_id == report.batch_id,
-                    SourceIdentity.last_batch_id == report.batch_id)))))
+            with bulk_cache(session.connection()):
+                _store_identities(con, context, session, spec, report)
             step("writing facts")
             writer = context.facts.begin(report.batch_id)
             try:
@@ -226,6 +242,7 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
                 session.execute(
                     update(ImportBatch).where(ImportBatch.id == report.batch_id).values(
                         status="committed", finished_at=context.clock.now(),
+                        file_sha256=checksum.result(),
                         encoding=report.encoding, rows_read=report.rows_read,
                         imported=report.imported, updated=report.updated,
                         rejected=report.rejected, duplicates=report.duplicates,
@@ -240,6 +257,26 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
         writer.publish()
     finally:
         con.close()
+
+
+def _store_identities(con: duckdb.DuckDBPyConnection, context: AppContext, session: Session,
+                      spec: FormatSpec, report: ImportReport) -> None:
+    """Upsert the file's identities and keys; leaves their IDs in DuckDB table ``_idmap``.
+
+    A function of its own so the records and keys (hundreds of MB of Python objects for
+    a million rows) are freed before the facts are written.
+    """
+    records = collect_identities(con, spec)
+    upsert = upsert_identities(session, records, batch_id=report.batch_id,
+                               now=context.clock.now())
+    del records
+    report.identities_new, report.identities_updated = upsert.new, upsert.updated
+    con.register("_idmap_arrow", upsert.mapping)
+    con.execute("CREATE OR REPLACE TABLE _idmap AS SELECT * FROM _idmap_arrow")
+    con.unregister("_idmap_arrow")
+    with_new_keys = upsert_keys(session, collect_keys(con, spec))
+    report.touched_identities = sorted(
+        with_new_keys | batch_identities(session, report.batch_id))
 
 
 def _normalise_event_types(con: duckdb.DuckDBPyConnection) -> None:

@@ -36,8 +36,7 @@ def build_good(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
         con.execute(
             f"CREATE OR REPLACE TABLE good_t AS SELECT c.*, g.r_province, g.r_city, "
             f"g.r_district, g.r_detail, g.r_postcode FROM checked c "
-            f"JOIN checked_v v USING (_line) LEFT JOIN _regions g ON v.address = g.k "
-            f"WHERE {GOOD}")
+            f"LEFT JOIN _regions g ON {_column(con, 'address')} = g.k WHERE {GOOD}")
         widen(con, "good_t", "good")
         return
     rows = con.execute(
@@ -50,13 +49,22 @@ def build_good(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> None:
     ]
     _register(con, "_provinces", {
         "p": [r[0] for r in rows], "c": [r[1] for r in rows], "n": names})
+    v = {f: _column(con, f) for f in ("province", "city", "district", "street", "postcode",
+                                      "country")}
     con.execute(
-        "CREATE OR REPLACE TABLE good_t AS SELECT c.*, coalesce(g.n, v.province) AS r_province, "
-        "v.city AS r_city, v.district AS r_district, v.street AS r_detail, "
-        "v.postcode AS r_postcode FROM checked c JOIN checked_v v USING (_line) "
-        "LEFT JOIN _provinces g "
-        f"ON v.province = g.p AND v.country IS NOT DISTINCT FROM g.c WHERE {GOOD}")
+        f"CREATE OR REPLACE TABLE good_t AS SELECT c.*, coalesce(g.n, {v['province']}) "
+        f"AS r_province, {v['city']} AS r_city, {v['district']} AS r_district, "
+        f"{v['street']} AS r_detail, {v['postcode']} AS r_postcode FROM checked c "
+        f"LEFT JOIN _provinces g ON {v['province']} = g.p "
+        f"AND {v['country']} IS NOT DISTINCT FROM g.c WHERE {GOOD}")
     widen(con, "good_t", "good")
+
+
+def _column(con: duckdb.DuckDBPyConnection, field: str) -> str:
+    """``c.<field>`` when table ``checked`` has it, else a typed NULL: reading ``checked``
+    alone, not joined to its widened view, saves a join of every row with itself."""
+    present = {r[0] for r in con.execute("DESCRIBE checked").fetchall()}
+    return f"c.{field}" if field in present else "CAST(NULL AS VARCHAR)"
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, list[object]]) -> None:

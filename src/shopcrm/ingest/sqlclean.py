@@ -42,6 +42,11 @@ OFFSET_FORMATS = [
 ]
 
 
+_SPACE = r"[ \t\n\r\x{3000}\x{FEFF}]"
+"""The characters ``sc_strip`` removes, as an RE2 class: ``trim`` with a character list
+costs ~3× a plain copy per value, so it runs only on values that start or end with one."""
+
+
 def _sql_list(values: list[str]) -> str:
     return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
@@ -51,13 +56,16 @@ def install_macros(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
     tz = timezone.replace("'", "")
     con.execute(
         rf"""
-        CREATE OR REPLACE MACRO sc_strip(x) AS
-            trim(x, ' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(65279));
+        CREATE OR REPLACE MACRO sc_strip(x) AS CASE
+            WHEN regexp_matches(x, '^{_SPACE}|{_SPACE}$')
+            THEN trim(x, ' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(65279))
+            ELSE x END;
         CREATE OR REPLACE MACRO sc_unwrap(s) AS CASE
             WHEN s = '' THEN NULL
-            WHEN starts_with(s, '="') AND ends_with(s, '"') AND length(s) >= 3
+            WHEN starts_with(s, '="') AND ends_with(s, '"') AND strlen(s) >= 3
                 THEN nullif(sc_strip(substr(s, 3, length(s) - 3)), '')
-            WHEN left(s, 1) IN ('''', '`') THEN nullif(sc_strip(ltrim(s, '''`')), '')
+            WHEN starts_with(s, '''') OR starts_with(s, '`')
+                THEN nullif(sc_strip(ltrim(s, '''`')), '')
             ELSE s END;
         CREATE OR REPLACE MACRO sc_undecorate(x) AS sc_unwrap(sc_strip(x));
         CREATE OR REPLACE MACRO sc_text(u) AS CASE

@@ -8,7 +8,8 @@ column stores (timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC text, JSON as te
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection
@@ -40,3 +41,24 @@ def bulk_insert(connection: Connection, table: str, columns: Sequence[str],
 
     connection.execute(text(f"INSERT INTO {table} ({names}) VALUES ({marks})"),
                        [dict(zip(columns, row, strict=True)) for row in rows])
+
+
+BULK_CACHE_KIB = 128 * 1024
+"""SQLite page cache for a bulk upsert: with the default 2 MB, inserting ~300,000 rows
+into tables with three or four indexes re-reads index pages from the OS for every row
+(1M-row import: 22 s of store work; 13 s with 128 MB)."""
+
+
+@contextmanager
+def bulk_cache(connection: Connection) -> Iterator[None]:
+    """A large SQLite page cache on this connection while the block runs, then the old
+    size again (pooled connections must not keep 128 MB each). No-op elsewhere."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {int(before or -2000)}")

@@ -99,6 +99,8 @@ _CN_MOBILE: Final = _desc_matcher(_CN_META.mobile)
 assert _CN_MOBILE is not None
 #: Exactly the mobile pattern phonenumbers uses; fullmatch on an 11-char string.
 _CN_MOBILE_RE: Final = _CN_MOBILE[1]
+CN_MOBILE_PATTERN: Final = _CN_MOBILE_RE.pattern
+"""A valid mainland mobile number (national digits), for SQL engines' fast paths."""
 
 
 def _cn_type(nsn: str) -> _CnType | None:
