@@ -121,11 +121,10 @@ def contacts_of(session: Session, customer_id: int) -> list[ContactPoint]:
         ContactPoint.customer_id == customer_id).order_by(ContactPoint.id)))
 
 
-def active_addresses(session: Session, customer_ids: Sequence[int], *, kind: str,
-                     app_id: str | None) -> dict[int, str]:
-    """Each customer's address for ``kind`` (the newest active one, see
-    :func:`~shopcrm.contacts.rules.newest`), within ``app_id`` when one is configured,
-    else of any app. Customers without one are absent."""
+def _active_candidates(session: Session, customer_ids: Sequence[int], *, kind: str,
+                       app_id: str | None) -> list[Candidate]:
+    """Every active address of ``kind`` these customers have (within ``app_id`` when one
+    is configured, else of any app)."""
     ids = sorted(set(customer_ids))
     c = ContactPoint.__table__.c
     query = select(c.customer_id, c.address, c.seen_at, c.id).where(
@@ -138,7 +137,15 @@ def active_addresses(session: Session, customer_ids: Sequence[int], *, kind: str
         for cid, address, seen, ident in session.execute(query,
                                                          {"ids": ids[start:start + _CHUNK]}):
             found.append(Candidate(int(cid), str(address), seen, int(ident)))
-    return newest(found)
+    return found
+
+
+def active_addresses(session: Session, customer_ids: Sequence[int], *, kind: str,
+                     app_id: str | None) -> dict[int, str]:
+    """Each customer's address for ``kind`` (the newest active one, see
+    :func:`~shopcrm.contacts.rules.newest`), within ``app_id`` when one is configured,
+    else of any app. Customers without one are absent."""
+    return newest(_active_candidates(session, customer_ids, kind=kind, app_id=app_id))
 
 
 def with_another_address(session: Session, gone: Sequence[tuple[int, str]], *, kind: str,
@@ -148,20 +155,10 @@ def with_another_address(session: Session, gone: Sequence[tuple[int, str]], *, k
     reach them on it."""
     if not gone:
         return set()
-    dead = {(customer, address) for customer, address in gone}
-    c = ContactPoint.__table__.c
-    query = select(c.customer_id, c.address).where(
-        c.customer_id.in_(bindparam("ids", expanding=True)), c.kind == kind,
-        c.status == ContactStatus.ACTIVE.value)
-    if app_id is not None:
-        query = query.where(c.app_id == app_id)
-    ids = sorted({customer for customer, _ in gone})
-    found: set[int] = set()
-    for start in range(0, len(ids), _CHUNK):
-        for customer, address in session.execute(query, {"ids": ids[start:start + _CHUNK]}):
-            if (int(customer), str(address)) not in dead:
-                found.add(int(customer))
-    return found
+    dead = set(gone)
+    candidates = _active_candidates(session, [customer for customer, _ in gone], kind=kind,
+                                    app_id=app_id)
+    return {c.customer_id for c in candidates if (c.customer_id, c.address) not in dead}
 
 
 def disable_addresses(session: Session, *, kind: str, app_id: str | None,
