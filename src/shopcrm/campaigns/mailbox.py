@@ -46,12 +46,12 @@ from shopcrm.campaigns.config import CampaignSettings, EmailConfig
 from shopcrm.campaigns.mail_rules import MailFacts, read_mail
 from shopcrm.campaigns.models import Delivery, SyncCursor
 from shopcrm.campaigns.respect import (
-    _first_time,
-    _withdraw,
+    first_event,
     normalize_address,
     parse_key,
     suppress_once,
     unsubscribe,
+    withdraw_consent,
 )
 from shopcrm.campaigns.rules import UnsubscribeRequest, read_unsubscribe_token
 from shopcrm.campaigns.states import DeliveryStatus
@@ -152,8 +152,8 @@ def _suppress_address(session: Session, *, address: str, reason: str, source: st
                                   now=now, customer_id=customer_id, address=address,
                                   detail=detail)
         if new:
-            _withdraw(session, customer_id=customer_id, channel="email", source=source,
-                      actor=ACTOR, now=now)
+            withdraw_consent(session, customer_id=customer_id, channel="email", source=source,
+                             actor=ACTOR, now=now)
 
 
 def _delivery(session: Session, facts: MailFacts, secrets: Sequence[str]) -> Delivery | None:
@@ -197,7 +197,7 @@ def handle_mail(session: Session, facts: MailFacts, *, secrets: Sequence[str],
         plain = bool(facts.plain_request and sender and _customers_with(session, sender))
         if not requests and not plain:
             return "unmatched"  # a forged token, or a stranger: a person decides
-        if not _first_time(session, kind="mail", external_id=facts.message_id, now=now,
+        if not first_event(session, kind="mail", external_id=facts.message_id, now=now,
                            delivery_id=None, outcome="unsubscribe"):
             return "duplicate"
         for request in requests:
@@ -208,7 +208,7 @@ def handle_mail(session: Session, facts: MailFacts, *, secrets: Sequence[str],
                               now=now, withdraw=True)
         return "unsubscribe"
     if facts.kind == "complaint":
-        if not _first_time(session, kind="mail", external_id=facts.message_id, now=now,
+        if not first_event(session, kind="mail", external_id=facts.message_id, now=now,
                            delivery_id=None, outcome=f"complaint:{facts.feedback_type}"):
             return "duplicate"
         for request in requests:
@@ -221,7 +221,7 @@ def handle_mail(session: Session, facts: MailFacts, *, secrets: Sequence[str],
         return "complaint"
     delivery = _delivery(session, facts, secrets)
     hard = bool(facts.permanent)
-    if not _first_time(session, kind="mail", external_id=facts.message_id, now=now,
+    if not first_event(session, kind="mail", external_id=facts.message_id, now=now,
                        delivery_id=delivery.id if delivery else None,
                        outcome="bounce" if hard else "soft-bounce"):
         return "duplicate"

@@ -128,8 +128,8 @@ def suppressed(session: Session, *, channel: str, customer_ids: Sequence[int],
     return SuppressedSet(frozenset(customers), frozenset(addresses))
 
 
-def _withdraw(session: Session, *, customer_id: int, channel: str, source: str,
-              actor: audit.Actor, now: datetime) -> None:
+def withdraw_consent(session: Session, *, customer_id: int, channel: str, source: str,
+                     actor: audit.Actor, now: datetime) -> None:
     from shopcrm.privacy.consents import record_consent
 
     consent_channel = CONSENT_CHANNEL.get(channel) or Channel.ANY
@@ -140,7 +140,7 @@ def _withdraw(session: Session, *, customer_id: int, channel: str, source: str,
                    actor=actor, now=now)
 
 
-def _first_time(session: Session, *, kind: str, external_id: str, now: datetime,
+def first_event(session: Session, *, kind: str, external_id: str, now: datetime,
                 delivery_id: int | None, outcome: str) -> bool:
     """Record an inbound event once; False when it was seen before."""
     key = external_id[:200]
@@ -171,8 +171,8 @@ def unsubscribe(session: Session, *, request: UnsubscribeRequest, via: str,
                              now=now, customer_id=request.customer_id,
                              address=delivery_address, campaign_id=request.campaign_id)
     if new:  # a second click on the same link changes nothing
-        _withdraw(session, customer_id=request.customer_id, channel=request.channel,
-                  source=f"unsubscribe:{via}", actor=actor, now=now)
+        withdraw_consent(session, customer_id=request.customer_id, channel=request.channel,
+                         source=f"unsubscribe:{via}", actor=actor, now=now)
     audit.record(session, actor, "campaign.unsubscribe", at=now, target_type="customer",
                  target_id=str(request.customer_id),
                  details={"channel": request.channel, "via": via,
@@ -205,7 +205,7 @@ def handle_replies(session: Session, replies: Iterable[InboundReply], *,
     for reply in replies:
         outcome.received += 1
         wants_out = is_unsubscribe(reply.text)
-        if not _first_time(session, kind="reply", external_id=reply.reply_id, now=now,
+        if not first_event(session, kind="reply", external_id=reply.reply_id, now=now,
                            delivery_id=None, outcome="unsubscribe" if wants_out else "other"):
             outcome.duplicates += 1
             continue
@@ -223,8 +223,8 @@ def handle_replies(session: Session, replies: Iterable[InboundReply], *,
                                       detail=f"reply {reply.reply_id}")
             if not new:
                 continue
-            _withdraw(session, customer_id=int(customer_id), channel="sms",
-                      source="sms-reply", actor=actor, now=now)
+            withdraw_consent(session, customer_id=int(customer_id), channel="sms",
+                             source="sms-reply", actor=actor, now=now)
             outcome.customers_suppressed += 1
     return outcome
 
@@ -275,7 +275,7 @@ def handle_receipts(session: Session, receipts: Iterable[Receipt], *,
         outcome.received += 1
         delivery = _delivery_for(session, receipt)
         status = DeliveryStatus.DELIVERED if receipt.delivered else DeliveryStatus.UNDELIVERED
-        if not _first_time(session, kind="receipt",
+        if not first_event(session, kind="receipt",
                            external_id=f"{receipt.provider_message_id}:{receipt.status}",
                            now=now, delivery_id=delivery.id if delivery else None,
                            outcome=status.value if delivery else "unknown"):
