@@ -33,13 +33,14 @@ from shopcrm.ingest.facts_out import classify, events_sql, items_sql, orders_sql
 from shopcrm.ingest.fields import EVENT_TYPE_ALIASES, EVENT_TYPES
 from shopcrm.ingest.formats import get_format
 from shopcrm.ingest.formats.base import FormatSpec, Grain, header_key, match_headers
-from shopcrm.ingest.identities import batch_identities, collect_identities, upsert_identities
+from shopcrm.ingest.identities import collect_identities
 from shopcrm.ingest.identity_keys import collect_keys, upsert_keys
+from shopcrm.ingest.identity_upsert import find_stored, upsert_identities
 from shopcrm.ingest.regions import build_good
 from shopcrm.ingest.report import ImportReport
 from shopcrm.ingest.sources import LoadedSource, load_csv, load_jsonl, load_xlsx, sniff
 from shopcrm.ingest.sqlclean import install_macros
-from shopcrm.store.bulk import bulk_cache
+from shopcrm.store.bulk import bulk_cache, indexes_set_aside
 from shopcrm.store.models import ImportBatch
 from shopcrm.warehouse.tables import EVENTS, ORDER_ITEMS, ORDERS, PRODUCTS, FactTable
 
@@ -230,7 +231,7 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
         step("identities")
         with context.sessions.begin() as session:
             with bulk_cache(session.connection()):
-                _store_identities(con, context, session, spec, report)
+                _store_identities(con, context, session, spec, report, scratch)
             step("writing facts")
             writer = context.facts.begin(report.batch_id)
             try:
@@ -259,24 +260,26 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
         con.close()
 
 
+IDENTITY_TABLES = ("customers", "source_identities", "identity_keys")
+
+
 def _store_identities(con: duckdb.DuckDBPyConnection, context: AppContext, session: Session,
-                      spec: FormatSpec, report: ImportReport) -> None:
+                      spec: FormatSpec, report: ImportReport, scratch: Path) -> None:
     """Upsert the file's identities and keys; leaves their IDs in DuckDB table ``_idmap``.
 
-    A function of its own so the records and keys (hundreds of MB of Python objects for
-    a million rows) are freed before the facts are written.
+    A batch that at least doubles the identities (a shop's first import) loads the
+    three identity tables with their secondary indexes set aside, built again after.
     """
-    records = collect_identities(con, spec)
-    upsert = upsert_identities(session, records, batch_id=report.batch_id,
-                               now=context.clock.now())
-    del records
-    report.identities_new, report.identities_updated = upsert.new, upsert.updated
-    con.register("_idmap_arrow", upsert.mapping)
-    con.execute("CREATE OR REPLACE TABLE _idmap AS SELECT * FROM _idmap_arrow")
-    con.unregister("_idmap_arrow")
-    with_new_keys = upsert_keys(session, collect_keys(con, spec))
-    report.touched_identities = sorted(
-        with_new_keys | batch_identities(session, report.batch_id))
+    collect_identities(con, spec)
+    connection = session.connection()
+    stored = find_stored(connection, con, scratch)
+    with indexes_set_aside(connection, IDENTITY_TABLES, when=stored.first_load):
+        upsert = upsert_identities(session, con, stored, batch_id=report.batch_id,
+                                   now=context.clock.now(), scratch=scratch)
+        report.identities_new, report.identities_updated = upsert.new, upsert.updated
+        collect_keys(con, spec)
+        with_new_keys = upsert_keys(session, con, scratch)
+    report.touched_identities = sorted(with_new_keys | upsert.touched)
 
 
 def _normalise_event_types(con: duckdb.DuckDBPyConnection) -> None:
