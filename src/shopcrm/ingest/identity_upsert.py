@@ -63,7 +63,7 @@ class IdentityUpsert:
 
 @dataclass(frozen=True)
 class StoredIdentities:
-    """What the store knows of a file's identities (DuckDB table ``_existing``)."""
+    """What the store knows of a file's identities (DuckDB table ``_stored_ids``)."""
 
     existing: int
     new: int
@@ -77,7 +77,7 @@ class StoredIdentities:
 
 def find_stored(connection: Connection, con: duckdb.DuckDBPyConnection,
                 scratch: Path) -> StoredIdentities:
-    """Table ``_existing`` (source, external_id, identity_id, customer_id) of the records
+    """Table ``_stored_ids`` (source, external_id, identity_id, customer_id) of the records
     the store already has, and ``_fresh`` (source, external_id) of the others."""
     ident = cast(Table, SourceIdentity.__table__)
     sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM _records").fetchall()]
@@ -100,14 +100,14 @@ def find_stored(connection: Connection, con: duckdb.DuckDBPyConnection,
         lookup.drop(connection)
     columns: list[tuple[Any, ...]] = (list(zip(*rows, strict=True)) if rows
                                       else [(), (), (), ()])
-    _register(con, "_existing", pa.table({
+    _register(con, "_stored_ids", pa.table({
         "source": pa.array(columns[0], pa.string()),
         "external_id": pa.array(columns[1], pa.string()),
         "identity_id": pa.array(columns[2], pa.int64()),
         "customer_id": pa.array(columns[3], pa.int64()),
     }))
     con.execute("CREATE OR REPLACE TABLE _fresh AS SELECT r.source, r.external_id "
-                "FROM _records r ANTI JOIN _existing e USING (source, external_id)")
+                "FROM _records r ANTI JOIN _stored_ids e USING (source, external_id)")
     new = int(con.execute("SELECT count(*) FROM _fresh").fetchall()[0][0])
     return StoredIdentities(existing=len(rows), new=new, stored_total=stored_total)
 
@@ -122,7 +122,7 @@ def upsert_identities(session: Session, con: duckdb.DuckDBPyConnection,
     _allocate_ids(connection, con, stored.new)
     con.execute(
         "CREATE OR REPLACE TABLE _idmap AS "
-        "SELECT source, external_id AS identity_key, identity_id, customer_id FROM _existing "
+        "SELECT source, external_id AS identity_key, identity_id, customer_id FROM _stored_ids "
         "UNION ALL SELECT source, external_id, id, id FROM _new_ids")
     updated: set[int] = set()
     if stored.existing:
@@ -279,7 +279,7 @@ def _update_existing(session: Session, con: duckdb.DuckDBPyConnection, *, batch_
         else "coalesce(a.attributes_changed, false)" if c == "attributes_changed"
         else f"r.{c}" for c in STAGE_COLUMNS)
     load_query(connection, stage.name, STAGE_COLUMNS, con,
-               f"SELECT {picks} FROM _existing e JOIN _records r USING (source, external_id) "
+               f"SELECT {picks} FROM _stored_ids e JOIN _records r USING (source, external_id) "
                "LEFT JOIN _attrs a USING (source, external_id)", scratch)
     connection.execute(text(
         "CREATE INDEX ix_stage_identities_key ON stage_identities (source, external_id)"))

@@ -17,7 +17,7 @@ import csv
 import hashlib
 import shutil
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import duckdb
@@ -42,6 +42,7 @@ from shopcrm.ingest.sources import LoadedSource, load_csv, load_jsonl, load_xlsx
 from shopcrm.ingest.sqlclean import install_macros
 from shopcrm.store.bulk import bulk_cache, indexes_set_aside
 from shopcrm.store.models import ImportBatch
+from shopcrm.warehouse.facts import BatchWriter
 from shopcrm.warehouse.tables import EVENTS, ORDER_ITEMS, ORDERS, PRODUCTS, FactTable
 
 Progress = Callable[[str], None]
@@ -164,6 +165,10 @@ def _finish_batch(context: AppContext, report: ImportReport, checksum: Future[st
         )
 
 
+SESSION_SETTINGS = ("SET TimeZone = 'UTC'", "SET enable_progress_bar = false")
+"""Settings each DuckDB connection (or cursor) of an import has for itself."""
+
+
 def _connect_scratch(scratch: Path) -> duckdb.DuckDBPyConnection:
     # In memory, spilling to the scratch folder past the limit: a 2 GB export still fits
     # in bounded memory, and small ones never touch the disk.
@@ -171,8 +176,8 @@ def _connect_scratch(scratch: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET memory_limit = '1200MB'")
     con.execute(f"SET temp_directory = '{scratch / 'spill'}'")
     con.execute("SET preserve_insertion_order = true")
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
+    for setting in SESSION_SETTINGS:
+        con.execute(setting)
     return con
 
 
@@ -230,12 +235,10 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
         con.execute("DROP TABLE IF EXISTS clean")
         step("identities")
         with context.sessions.begin() as session:
-            with bulk_cache(session.connection()):
-                _store_identities(con, context, session, spec, report, scratch)
-            step("writing facts")
             writer = context.facts.begin(report.batch_id)
             try:
-                _write_facts(con, context, spec, report, writer)
+                with bulk_cache(session.connection()):
+                    _store_and_write(con, context, session, spec, report, scratch, writer, step)
                 step("rejects")
                 _write_rejects(con, context, loaded, report)
                 report.status = "committed"
@@ -263,22 +266,39 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
 IDENTITY_TABLES = ("customers", "source_identities", "identity_keys")
 
 
-def _store_identities(con: duckdb.DuckDBPyConnection, context: AppContext, session: Session,
-                      spec: FormatSpec, report: ImportReport, scratch: Path) -> None:
-    """Upsert the file's identities and keys; leaves their IDs in DuckDB table ``_idmap``.
+def _store_and_write(con: duckdb.DuckDBPyConnection, context: AppContext, session: Session,
+                     spec: FormatSpec, report: ImportReport, scratch: Path, writer: BatchWriter,
+                     step: Progress) -> None:
+    """Identities and keys to the store, facts to Parquet — at the same time.
 
-    A batch that at least doubles the identities (a shop's first import) loads the
-    three identity tables with their secondary indexes set aside, built again after.
+    The facts need only the identity map (``_idmap``), known once the identities are
+    written: from then on they are written on a DuckDB cursor of their own, on a thread,
+    while this thread loads the keys and builds the indexes. A batch that at least
+    doubles the identities (a shop's first import) loads the identity tables with their
+    secondary indexes set aside, built again after.
     """
     collect_identities(con, spec)
     connection = session.connection()
     stored = find_stored(connection, con, scratch)
-    with indexes_set_aside(connection, IDENTITY_TABLES, when=stored.first_load):
-        upsert = upsert_identities(session, con, stored, batch_id=report.batch_id,
-                                   now=context.clock.now(), scratch=scratch)
-        report.identities_new, report.identities_updated = upsert.new, upsert.updated
-        collect_keys(con, spec)
-        with_new_keys = upsert_keys(session, con, scratch)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-facts") as pool:
+        facts: Future[None] | None = None
+        cursor = con.cursor()
+        for setting in SESSION_SETTINGS:
+            cursor.execute(setting)
+        try:
+            with indexes_set_aside(connection, IDENTITY_TABLES, when=stored.first_load):
+                upsert = upsert_identities(session, con, stored, batch_id=report.batch_id,
+                                           now=context.clock.now(), scratch=scratch)
+                report.identities_new, report.identities_updated = upsert.new, upsert.updated
+                step("writing facts")
+                facts = pool.submit(_write_facts, cursor, context, spec, report, writer)
+                collect_keys(con, spec)
+                with_new_keys = upsert_keys(session, con, scratch)
+        finally:
+            if facts is not None:
+                wait([facts])  # the writer's files are aborted only once it has stopped
+            cursor.close()
+        facts.result()
     report.touched_identities = sorted(with_new_keys | upsert.touched)
 
 
@@ -301,10 +321,7 @@ def _normalise_event_types(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _write_facts(con: duckdb.DuckDBPyConnection, context: AppContext, spec: FormatSpec,
-                 report: ImportReport, writer: object) -> None:
-    from shopcrm.warehouse.facts import BatchWriter
-
-    assert isinstance(writer, BatchWriter)
+                 report: ImportReport, writer: BatchWriter) -> None:
     facts = context.facts
 
     def stage_and_write(table: FactTable, sql: str, *, count: bool) -> None:
