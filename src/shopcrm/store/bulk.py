@@ -127,6 +127,12 @@ def indexes_set_aside(connection: Connection, tables: Sequence[str], *,
         yield
         return
     dialect = connection.dialect.name
+    if dialect == "sqlite":
+        raw = connection.connection.driver_connection
+        if not raw.in_transaction:  # type: ignore[union-attr]
+            # Python's sqlite3 opens a transaction only before DML: without this the
+            # drops would commit at once and a failed load would leave no indexes.
+            connection.exec_driver_sql("BEGIN")
     aside = (_sqlite_secondary(connection, tables) if dialect == "sqlite"
              else _postgres_secondary(connection, tables) if dialect == "postgresql" else [])
     for item in aside:
