@@ -93,3 +93,24 @@ def test_cleaning_macros_never_fail_and_undecorate_is_idempotent(value: str) -> 
     assert once == twice
     assert once is None or once == once.strip(" \t\r\n\u3000\ufeff")
     con.close()
+
+
+DECORATED = st.builds(
+    lambda pre, core, post: pre + core + post,
+    st.sampled_from(["", " ", "\t", "\u3000", "\ufeff", "=\"", " =\"", "'", "`", "''", "\n"]),
+    ANY_TEXT,
+    st.sampled_from(["", " ", "\t", "\r\n", "\u3000", "\ufeff", "\"", "\" ", "\"\u3000"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.one_of(ANY_TEXT, DECORATED), min_size=1, max_size=20))
+def test_undecorate_fast_path_matches_strip_then_unwrap(values: list[str]) -> None:
+    """``sc_undecorate`` skips ``trim`` for values without space-like ends: it must equal
+    the plain composition of the two steps on any text."""
+    con = duckdb.connect()
+    install_macros(con, "Asia/Shanghai")
+    rows = con.execute(
+        "SELECT sc_undecorate(v), sc_unwrap(sc_strip(v)) FROM unnest($vs::VARCHAR[]) t(v)",
+        {"vs": values}).fetchall()
+    assert [fast for fast, _ in rows] == [plain for _, plain in rows]
+    con.close()

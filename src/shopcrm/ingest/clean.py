@@ -42,8 +42,7 @@ def quote(identifier: str) -> str:
 def build_clean(con: duckdb.DuckDBPyConnection, spec: FormatSpec, match: HeaderMatch) -> None:
     """Create table ``clean``: one typed column per canonical field, ``_first``, ``_problems``."""
     mapped = {f: c for f, c in match.columns.items() if f in FIELD_KINDS}
-    stripped = [f"sc_strip({quote(col)}) AS s_{field}" for field, col in mapped.items()]
-    undecorated = [f"sc_unwrap(s_{field}) AS u_{field}" for field in mapped]
+    undecorated = [f"sc_undecorate({quote(col)}) AS u_{field}" for field, col in mapped.items()]
     typed = []
     problems = []
     for field, kind in FIELD_KINDS.items():
@@ -87,10 +86,8 @@ def build_clean(con: duckdb.DuckDBPyConnection, spec: FormatSpec, match: HeaderM
     con.execute(
         f"""
         CREATE OR REPLACE TABLE clean AS
-        WITH st AS MATERIALIZED (
-            SELECT {LINE_COLUMN}{''.join(', ' + s for s in stripped)} FROM raw_lines
-        ), u AS MATERIALIZED (
-            SELECT {LINE_COLUMN}{''.join(', ' + u for u in undecorated)} FROM st
+        WITH u AS MATERIALIZED (
+            SELECT {LINE_COLUMN}{''.join(', ' + u for u in undecorated)} FROM raw_lines
         ), t AS (
             SELECT {LINE_COLUMN}, {', '.join(typed)}{''.join(', ' + n for n in u_names)}
             FROM u

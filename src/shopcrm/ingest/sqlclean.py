@@ -2,10 +2,13 @@
 
 Exports decorate values to stop Excel from mangling them (``="3012…"``, ``'186…``),
 append units (``12.50元``) and mix date styles (``2016/5/23 22:02``). Each column is
-stripped (``sc_strip``) in one query layer and unwrapped (``sc_unwrap``) in the next:
-a macro repeats its argument at every reference, so nesting macros over an expression
-multiplies the work, while references to a column are free. Typed values are computed
-from that text with cheap fast paths first, regular expressions only where needed.
+undecorated (``sc_undecorate``: strip, then unwrap) in one query layer over the raw
+column: a macro repeats its argument at every reference, so nesting macros over an
+expression multiplies the work, while references to a column are free. Only a value
+that starts or ends with a space-like character pays for ``trim`` (the test is a few
+prefix/suffix compares: a regular expression per value cost twice as much). Typed values
+are computed from that text with cheap fast paths first, regular expressions only where
+needed.
 Only identifiers chosen by the code are put into SQL text; values are column data.
 """
 
@@ -67,7 +70,14 @@ def install_macros(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
             WHEN starts_with(s, '''') OR starts_with(s, '`')
                 THEN nullif(sc_strip(ltrim(s, '''`')), '')
             ELSE s END;
-        CREATE OR REPLACE MACRO sc_undecorate(x) AS sc_unwrap(sc_strip(x));
+        CREATE OR REPLACE MACRO sc_ws_ends(x) AS x < '!' OR starts_with(x, chr(12288))
+            OR starts_with(x, chr(65279)) OR ends_with(x, ' ') OR ends_with(x, chr(9))
+            OR ends_with(x, chr(10)) OR ends_with(x, chr(13)) OR ends_with(x, chr(12288))
+            OR ends_with(x, chr(65279));
+        CREATE OR REPLACE MACRO sc_undecorate(x) AS CASE
+            WHEN sc_ws_ends(x)
+            THEN sc_unwrap(trim(x, ' ' || chr(9) || chr(10) || chr(13) || chr(12288) || chr(65279)))
+            ELSE sc_unwrap(x) END;
         CREATE OR REPLACE MACRO sc_text(u) AS CASE
             WHEN strpos(u, '  ') > 0 OR strpos(u, chr(9)) > 0 OR strpos(u, chr(10)) > 0
                 OR strpos(u, chr(13)) > 0
