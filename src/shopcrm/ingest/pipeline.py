@@ -325,22 +325,19 @@ def _write_facts(con: duckdb.DuckDBPyConnection, context: AppContext, spec: Form
     facts = context.facts
 
     def stage_and_write(table: FactTable, sql: str, *, count: bool) -> None:
-        staged = f"stage_{table.name}"
-        classify(con, table, sql, f"{staged}_cls", facts.committed_files(table.name))
+        staged = classify(con, table, sql, f"stage_{table.name}_cls",
+                          facts.committed_files(table.name))
         if count:
             # Orders count once per order; a line import counts its lines.
             keys = ", ".join(table.version_key)
             counted = "count(*)" if spec.grain is Grain.ITEMS else f"count(DISTINCT ({keys}))"
-            counts = dict(con.execute(
-                f"SELECT _state, {counted} FROM {staged}_cls GROUP BY _state"
-            ).fetchall())
+            counts = staged.counts(con, counted)
             report.imported = int(counts.get("new", 0))
             report.updated = int(counts.get("changed", 0))
             report.duplicates = int(counts.get("same", 0))
         writer.write(
             con, table,
-            f"SELECT *, {report.batch_id}::BIGINT AS batch_id FROM {staged}_cls "
-            f"WHERE _state <> 'same'",
+            f"SELECT *, {report.batch_id}::BIGINT AS batch_id FROM ({staged.rows_sql})",
         )
 
     if spec.grain in (Grain.ORDERS, Grain.LINES):
