@@ -124,7 +124,9 @@ def _orders_lookup(files: list[Path], source: str) -> str:
     """
 
 
-def events_sql(spec: FormatSpec) -> str:
+def events_sql(spec: FormatSpec, rows: str = "good") -> str:
+    """``rows``: the relation of cleaned events (``good``, or its copy without the
+    file's repeated events)."""
     src = f"coalesce(g.source, '{spec.source}')"
     body = f"""
         SELECT {src} AS source,
@@ -135,7 +137,7 @@ def events_sql(spec: FormatSpec) -> str:
             g.event_type, g.occurred_at, m.identity_id, m.customer_id,
             g.device_id, coalesce(g.sku, g.product_id) AS sku, g.category, g.query, g.order_id,
             g.value, sc_local_day(g.occurred_at) AS day
-        FROM good g {_idmap_join(src)}
+        FROM {rows} g {_idmap_join(src)}
     """
     return _with_hash(EVENTS, body)
 

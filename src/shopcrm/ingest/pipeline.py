@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from shopcrm.context import AppContext
 from shopcrm.ingest.assemble import assemble
-from shopcrm.ingest.clean import build_clean
+from shopcrm.ingest.clean import build_clean, widen
 from shopcrm.ingest.errors import ImportFileError
 from shopcrm.ingest.facts_out import classify, events_sql, items_sql, orders_sql, products_sql
 from shopcrm.ingest.fields import EVENT_TYPE_ALIASES, EVENT_TYPES
@@ -351,12 +351,17 @@ def _write_facts(con: duckdb.DuckDBPyConnection, context: AppContext, spec: Form
         stage_and_write(ORDER_ITEMS, items, count=True)
     elif spec.grain is Grain.EVENTS:
         before = _scalar(con, "SELECT count(*) FROM good")
+        # A table of its own, not a new ``good_t``: the store's thread may still read ``good``.
         con.execute(
-            "CREATE OR REPLACE TABLE good_t AS SELECT t.* FROM good_t t JOIN good g USING (_line) "
+            "CREATE OR REPLACE TABLE good_events_t AS SELECT t.* FROM good_t t "
+            "JOIN good g USING (_line) "
             "QUALIFY row_number() OVER (PARTITION BY coalesce(g.source, ''), "
             "coalesce(g.event_id, CAST(_line AS VARCHAR)) ORDER BY _line) = 1")
-        within_file = before - _scalar(con, "SELECT count(*) FROM good")
-        stage_and_write(EVENTS, events_sql(spec), count=True)
+        widen(con, "good_events_t", "good_events")
+        within_file = before - _scalar(con, "SELECT count(*) FROM good_events")
+        stage_and_write(EVENTS, events_sql(spec, "good_events"), count=True)
+        con.execute("DROP VIEW good_events")
+        con.execute("DROP TABLE good_events_t")
         report.duplicates += within_file
     elif spec.grain is Grain.PRODUCTS:
         stage_and_write(PRODUCTS, products_sql(), count=True)
