@@ -3,6 +3,7 @@ and the comparison with what the warehouse already holds (new / changed / same).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -123,7 +124,9 @@ def _orders_lookup(files: list[Path], source: str) -> str:
     """
 
 
-def events_sql(spec: FormatSpec) -> str:
+def events_sql(spec: FormatSpec, rows: str = "good") -> str:
+    """``rows``: the relation of cleaned events (``good``, or its copy without the
+    file's repeated events)."""
     src = f"coalesce(g.source, '{spec.source}')"
     body = f"""
         SELECT {src} AS source,
@@ -134,7 +137,7 @@ def events_sql(spec: FormatSpec) -> str:
             g.event_type, g.occurred_at, m.identity_id, m.customer_id,
             g.device_id, coalesce(g.sku, g.product_id) AS sku, g.category, g.query, g.order_id,
             g.value, sc_local_day(g.occurred_at) AS day
-        FROM good g {_idmap_join(src)}
+        FROM {rows} g {_idmap_join(src)}
     """
     return _with_hash(EVENTS, body)
 
@@ -160,33 +163,62 @@ def _with_group_hash(body: str) -> str:
     """
 
 
+@dataclass(frozen=True)
+class Classified:
+    """The staged rows of one fact table, sorted against the warehouse.
+
+    ``rows_sql`` gives the rows to write (new or changed); ``counts`` how many keys are
+    in each state. With no committed files every row is new: nothing is materialised,
+    so the rows (and their MD5 ``row_hash``) are computed once, by the file write itself.
+    """
+
+    rows_sql: str
+    _state_counts_sql: str | None
+    _all_new_sql: str
+
+    def counts(self, con: duckdb.DuckDBPyConnection, counted: str) -> dict[str, int]:
+        """``counted`` (an aggregate such as ``count(*)``) per state: new / changed / same."""
+        if self._state_counts_sql is None:
+            # Every row is new. The aggregate reads only the key columns: the optimiser
+            # drops the row hash and every other column of the staged query.
+            rows = con.execute(f"SELECT {counted} FROM ({self._all_new_sql})").fetchall()
+            found = int(rows[0][0]) if rows else 0
+            return {"new": found} if found else {}
+        return {str(state): int(n) for state, n in con.execute(
+            self._state_counts_sql.format(counted=counted)).fetchall()}
+
+
 def classify(
     con: duckdb.DuckDBPyConnection, table: FactTable, staged_sql: str, target: str,
     files: list[Path],
-) -> None:
-    """Create ``target``: the staged rows with ``_state`` new / changed / same against the
-    newest version of each key already in the warehouse."""
+) -> Classified:
+    """Sort the staged rows into new / changed / same against the newest version of each
+    key already in the warehouse; with committed files, table ``target`` holds them with
+    a ``_state`` column."""
+    if not files:
+        return Classified(rows_sql=staged_sql, _state_counts_sql=None, _all_new_sql=staged_sql)
     keys = ", ".join(table.version_key)
     join = " AND ".join(f"s.{k} IS NOT DISTINCT FROM e.{k}" for k in table.version_key)
-    if files:
-        listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-        existing = f"""
-            SELECT DISTINCT {keys}, row_hash FROM (
-                SELECT {keys}, row_hash, batch_id,
-                       max(batch_id) OVER (PARTITION BY {keys}) AS newest
-                FROM read_parquet([{listing}], union_by_name = true))
-            WHERE batch_id = newest
+    listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    existing = f"""
+        SELECT DISTINCT {keys}, row_hash FROM (
+            SELECT {keys}, row_hash, batch_id,
+                   max(batch_id) OVER (PARTITION BY {keys}) AS newest
+            FROM read_parquet([{listing}], union_by_name = true))
+        WHERE batch_id = newest
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _existing AS {existing}")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE {target} AS
+        SELECT s.*, CASE WHEN e.row_hash IS NULL THEN 'new'
+                         WHEN e.row_hash = s.row_hash THEN 'same'
+                         ELSE 'changed' END AS _state
+        FROM ({staged_sql}) s LEFT JOIN _existing e ON {join}
         """
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _existing AS {existing}")
-        con.execute(
-            f"""
-            CREATE OR REPLACE TABLE {target} AS
-            SELECT s.*, CASE WHEN e.row_hash IS NULL THEN 'new'
-                             WHEN e.row_hash = s.row_hash THEN 'same'
-                             ELSE 'changed' END AS _state
-            FROM ({staged_sql}) s LEFT JOIN _existing e ON {join}
-            """
-        )
-    else:
-        con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT *, 'new' AS _state "
-                    f"FROM ({staged_sql})")
+    )
+    return Classified(
+        rows_sql=f"SELECT * FROM {target} WHERE _state <> 'same'",
+        _state_counts_sql=f"SELECT _state, {{counted}} FROM {target} GROUP BY _state",
+        _all_new_sql=staged_sql,
+    )

@@ -9,6 +9,7 @@ taken for the buyer's. Normalisation reuses the import's look-up tables (``_phon
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import cast
 
 import duckdb
@@ -31,17 +32,20 @@ from sqlalchemy.orm import Session
 
 from shopcrm.identity.models import IdentityKey
 from shopcrm.ingest.formats.base import FormatSpec, Grain
-from shopcrm.store.bulk import bulk_insert
+from shopcrm.store.bulk import load_query
 
 KEY_COLUMNS = ("identity_id", "kind", "value", "name_seen", "first_seen_at", "last_seen_at")
 TIMESTAMP_TEXT = "%Y-%m-%d %H:%M:%S.%f"
 
 
-def collect_keys(con: duckdb.DuckDBPyConnection, spec: FormatSpec
-                 ) -> list[tuple[int, str, str, str | None, str | None, str | None]]:
-    """One row per (identity, kind, value) of table ``good``; needs ``_idmap``."""
+def collect_keys(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> int:
+    """Table ``_keys``: one row per (identity, kind, value) of table ``good``, in
+    KEY_COLUMNS order; needs ``_idmap``. Returns how many."""
     if spec.grain in (Grain.ITEMS, Grain.PRODUCTS):
-        return []
+        con.execute("CREATE OR REPLACE TABLE _keys (identity_id BIGINT, kind VARCHAR, "
+                    "value VARCHAR, name_seen VARCHAR, first_seen_at VARCHAR, "
+                    "last_seen_at VARCHAR)")
+        return 0
     columns = {r[0] for r in con.execute("DESCRIBE good").fetchall()}
     source = (f"coalesce(source, '{spec.source}')" if spec.grain is Grain.EVENTS
               else f"'{spec.source}'")
@@ -57,8 +61,9 @@ def collect_keys(con: duckdb.DuckDBPyConnection, spec: FormatSpec
         "WHERE e.valid IS NOT NULL",
         "SELECT g.*, 'device', left(g.device_id, 320) FROM g WHERE g.device_id IS NOT NULL",
     ]
-    rows = con.execute(
+    con.execute(
         f"""
+        CREATE OR REPLACE TABLE _keys AS
         WITH g AS (
             SELECT {source} AS src, identity_key, name, first_name, last_name, phone, phone2,
                    email, {device} AS device_id,
@@ -67,29 +72,39 @@ def collect_keys(con: duckdb.DuckDBPyConnection, spec: FormatSpec
         v AS ({' UNION ALL '.join(values)})
         SELECT m.identity_id, v.kind, v.value,
                arg_max(n."full", coalesce(v.ts, TIMESTAMP '1970-01-01'))
-                   FILTER (WHERE n."full" IS NOT NULL),
-               strftime(min(v.ts), '{TIMESTAMP_TEXT}'), strftime(max(v.ts), '{TIMESTAMP_TEXT}')
+                   FILTER (WHERE n."full" IS NOT NULL) AS name_seen,
+               strftime(min(v.ts), '{TIMESTAMP_TEXT}') AS first_seen_at,
+               strftime(max(v.ts), '{TIMESTAMP_TEXT}') AS last_seen_at
         FROM v
         JOIN _idmap m ON m.source = v.src AND m.identity_key = v.identity_key
         LEFT JOIN _names n ON n.name IS NOT DISTINCT FROM v.name
             AND n.first_name IS NOT DISTINCT FROM v.first_name
             AND n.last_name IS NOT DISTINCT FROM v.last_name
-        GROUP BY ALL
-        ORDER BY 1, 2, 3
+        GROUP BY m.identity_id, v.kind, v.value
         """
-    ).fetchall()
-    # fetchall already gives tuples in KEY_COLUMNS order; copying them costs ~0.5 s/1M.
-    return cast(list[tuple[int, str, str, str | None, str | None, str | None]], rows)
+    )
+    return int(con.execute("SELECT count(*) FROM _keys").fetchall()[0][0])
 
 
-def upsert_keys(session: Session,
-                rows: list[tuple[int, str, str, str | None, str | None, str | None]]
-                ) -> set[int]:
+def upsert_keys(session: Session, con: duckdb.DuckDBPyConnection, scratch: Path) -> set[int]:
     """Add new keys, move ``last_seen_at``/``name_seen`` forward; returns the identities
-    that got a key they did not have (identity resolution looks at them again)."""
-    if not rows:
-        return set()
+    that got a key they did not have (identity resolution looks at them again).
+
+    Keys of the identities this batch founded (DuckDB table ``_new_ids``) are all new:
+    they go straight into their table. Only keys of identities the store had pass
+    through a stage table to be compared.
+    """
     connection = session.connection()
+    names = ", ".join(f"k.{c}" for c in KEY_COLUMNS)
+    founded = bool(con.execute("SELECT count(*) FROM _keys k SEMI JOIN _new_ids n "
+                               "ON n.id = k.identity_id").fetchall()[0][0])
+    if founded:
+        load_query(connection, "identity_keys", KEY_COLUMNS, con,
+                   f"SELECT {names} FROM _keys k SEMI JOIN _new_ids n ON n.id = k.identity_id "
+                   "ORDER BY 1, 2, 3", scratch)
+    others = f"SELECT {names} FROM _keys k ANTI JOIN _new_ids n ON n.id = k.identity_id"
+    if not con.execute(f"SELECT count(*) FROM ({others})").fetchall()[0][0]:
+        return set()
     stage = Table(
         "stage_identity_keys", MetaData(),
         Column("identity_id", BigInteger), Column("kind", String(16)),
@@ -100,7 +115,7 @@ def upsert_keys(session: Session,
     )
     stage.drop(connection, checkfirst=True)
     stage.create(connection)
-    bulk_insert(connection, stage.name, KEY_COLUMNS, rows)
+    load_query(connection, stage.name, KEY_COLUMNS, con, others, scratch)
     keys = cast(Table, IdentityKey.__table__)
     same = and_(keys.c.identity_id == stage.c.identity_id, keys.c.kind == stage.c.kind,
                 keys.c.value == stage.c.value)

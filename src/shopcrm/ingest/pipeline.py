@@ -17,7 +17,7 @@ import csv
 import hashlib
 import shutil
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import duckdb
@@ -27,20 +27,22 @@ from sqlalchemy.orm import Session
 
 from shopcrm.context import AppContext
 from shopcrm.ingest.assemble import assemble
-from shopcrm.ingest.clean import build_clean
+from shopcrm.ingest.clean import build_clean, widen
 from shopcrm.ingest.errors import ImportFileError
 from shopcrm.ingest.facts_out import classify, events_sql, items_sql, orders_sql, products_sql
 from shopcrm.ingest.fields import EVENT_TYPE_ALIASES, EVENT_TYPES
 from shopcrm.ingest.formats import get_format
 from shopcrm.ingest.formats.base import FormatSpec, Grain, header_key, match_headers
-from shopcrm.ingest.identities import batch_identities, collect_identities, upsert_identities
+from shopcrm.ingest.identities import collect_identities
 from shopcrm.ingest.identity_keys import collect_keys, upsert_keys
+from shopcrm.ingest.identity_upsert import find_stored, upsert_identities
 from shopcrm.ingest.regions import build_good
 from shopcrm.ingest.report import ImportReport
 from shopcrm.ingest.sources import LoadedSource, load_csv, load_jsonl, load_xlsx, sniff
 from shopcrm.ingest.sqlclean import install_macros
-from shopcrm.store.bulk import bulk_cache
+from shopcrm.store.bulk import bulk_cache, indexes_set_aside
 from shopcrm.store.models import ImportBatch
+from shopcrm.warehouse.facts import BatchWriter
 from shopcrm.warehouse.tables import EVENTS, ORDER_ITEMS, ORDERS, PRODUCTS, FactTable
 
 Progress = Callable[[str], None]
@@ -163,6 +165,10 @@ def _finish_batch(context: AppContext, report: ImportReport, checksum: Future[st
         )
 
 
+SESSION_SETTINGS = ("SET TimeZone = 'UTC'", "SET enable_progress_bar = false")
+"""Settings each DuckDB connection (or cursor) of an import has for itself."""
+
+
 def _connect_scratch(scratch: Path) -> duckdb.DuckDBPyConnection:
     # In memory, spilling to the scratch folder past the limit: a 2 GB export still fits
     # in bounded memory, and small ones never touch the disk.
@@ -170,8 +176,8 @@ def _connect_scratch(scratch: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET memory_limit = '1200MB'")
     con.execute(f"SET temp_directory = '{scratch / 'spill'}'")
     con.execute("SET preserve_insertion_order = true")
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
+    for setting in SESSION_SETTINGS:
+        con.execute(setting)
     return con
 
 
@@ -229,12 +235,10 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
         con.execute("DROP TABLE IF EXISTS clean")
         step("identities")
         with context.sessions.begin() as session:
-            with bulk_cache(session.connection()):
-                _store_identities(con, context, session, spec, report)
-            step("writing facts")
             writer = context.facts.begin(report.batch_id)
             try:
-                _write_facts(con, context, spec, report, writer)
+                with bulk_cache(session.connection()):
+                    _store_and_write(con, context, session, spec, report, scratch, writer, step)
                 step("rejects")
                 _write_rejects(con, context, loaded, report)
                 report.status = "committed"
@@ -259,24 +263,43 @@ def _run(context: AppContext, spec: FormatSpec, path: Path, report: ImportReport
         con.close()
 
 
-def _store_identities(con: duckdb.DuckDBPyConnection, context: AppContext, session: Session,
-                      spec: FormatSpec, report: ImportReport) -> None:
-    """Upsert the file's identities and keys; leaves their IDs in DuckDB table ``_idmap``.
+IDENTITY_TABLES = ("customers", "source_identities", "identity_keys")
 
-    A function of its own so the records and keys (hundreds of MB of Python objects for
-    a million rows) are freed before the facts are written.
+
+def _store_and_write(con: duckdb.DuckDBPyConnection, context: AppContext, session: Session,
+                     spec: FormatSpec, report: ImportReport, scratch: Path, writer: BatchWriter,
+                     step: Progress) -> None:
+    """Identities and keys to the store, facts to Parquet — at the same time.
+
+    The facts need only the identity map (``_idmap``), known once the identities are
+    written: from then on they are written on a DuckDB cursor of their own, on a thread,
+    while this thread loads the keys and builds the indexes. A batch that at least
+    doubles the identities (a shop's first import) loads the identity tables with their
+    secondary indexes set aside, built again after.
     """
-    records = collect_identities(con, spec)
-    upsert = upsert_identities(session, records, batch_id=report.batch_id,
-                               now=context.clock.now())
-    del records
-    report.identities_new, report.identities_updated = upsert.new, upsert.updated
-    con.register("_idmap_arrow", upsert.mapping)
-    con.execute("CREATE OR REPLACE TABLE _idmap AS SELECT * FROM _idmap_arrow")
-    con.unregister("_idmap_arrow")
-    with_new_keys = upsert_keys(session, collect_keys(con, spec))
-    report.touched_identities = sorted(
-        with_new_keys | batch_identities(session, report.batch_id))
+    collect_identities(con, spec)
+    connection = session.connection()
+    stored = find_stored(connection, con, scratch)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-facts") as pool:
+        facts: Future[None] | None = None
+        cursor = con.cursor()
+        for setting in SESSION_SETTINGS:
+            cursor.execute(setting)
+        try:
+            with indexes_set_aside(connection, IDENTITY_TABLES, when=stored.first_load):
+                upsert = upsert_identities(session, con, stored, batch_id=report.batch_id,
+                                           now=context.clock.now(), scratch=scratch)
+                report.identities_new, report.identities_updated = upsert.new, upsert.updated
+                step("writing facts")
+                facts = pool.submit(_write_facts, cursor, context, spec, report, writer)
+                collect_keys(con, spec)
+                with_new_keys = upsert_keys(session, con, scratch)
+        finally:
+            if facts is not None:
+                wait([facts])  # the writer's files are aborted only once it has stopped
+            cursor.close()
+        facts.result()
+    report.touched_identities = sorted(with_new_keys | upsert.touched)
 
 
 def _normalise_event_types(con: duckdb.DuckDBPyConnection) -> None:
@@ -298,29 +321,23 @@ def _normalise_event_types(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _write_facts(con: duckdb.DuckDBPyConnection, context: AppContext, spec: FormatSpec,
-                 report: ImportReport, writer: object) -> None:
-    from shopcrm.warehouse.facts import BatchWriter
-
-    assert isinstance(writer, BatchWriter)
+                 report: ImportReport, writer: BatchWriter) -> None:
     facts = context.facts
 
     def stage_and_write(table: FactTable, sql: str, *, count: bool) -> None:
-        staged = f"stage_{table.name}"
-        classify(con, table, sql, f"{staged}_cls", facts.committed_files(table.name))
+        staged = classify(con, table, sql, f"stage_{table.name}_cls",
+                          facts.committed_files(table.name))
         if count:
             # Orders count once per order; a line import counts its lines.
             keys = ", ".join(table.version_key)
             counted = "count(*)" if spec.grain is Grain.ITEMS else f"count(DISTINCT ({keys}))"
-            counts = dict(con.execute(
-                f"SELECT _state, {counted} FROM {staged}_cls GROUP BY _state"
-            ).fetchall())
+            counts = staged.counts(con, counted)
             report.imported = int(counts.get("new", 0))
             report.updated = int(counts.get("changed", 0))
             report.duplicates = int(counts.get("same", 0))
         writer.write(
             con, table,
-            f"SELECT *, {report.batch_id}::BIGINT AS batch_id FROM {staged}_cls "
-            f"WHERE _state <> 'same'",
+            f"SELECT *, {report.batch_id}::BIGINT AS batch_id FROM ({staged.rows_sql})",
         )
 
     if spec.grain in (Grain.ORDERS, Grain.LINES):
@@ -334,12 +351,17 @@ def _write_facts(con: duckdb.DuckDBPyConnection, context: AppContext, spec: Form
         stage_and_write(ORDER_ITEMS, items, count=True)
     elif spec.grain is Grain.EVENTS:
         before = _scalar(con, "SELECT count(*) FROM good")
+        # A table of its own, not a new ``good_t``: the store's thread may still read ``good``.
         con.execute(
-            "CREATE OR REPLACE TABLE good_t AS SELECT t.* FROM good_t t JOIN good g USING (_line) "
+            "CREATE OR REPLACE TABLE good_events_t AS SELECT t.* FROM good_t t "
+            "JOIN good g USING (_line) "
             "QUALIFY row_number() OVER (PARTITION BY coalesce(g.source, ''), "
             "coalesce(g.event_id, CAST(_line AS VARCHAR)) ORDER BY _line) = 1")
-        within_file = before - _scalar(con, "SELECT count(*) FROM good")
-        stage_and_write(EVENTS, events_sql(spec), count=True)
+        widen(con, "good_events_t", "good_events")
+        within_file = before - _scalar(con, "SELECT count(*) FROM good_events")
+        stage_and_write(EVENTS, events_sql(spec, "good_events"), count=True)
+        con.execute("DROP VIEW good_events")
+        con.execute("DROP TABLE good_events_t")
         report.duplicates += within_file
     elif spec.grain is Grain.PRODUCTS:
         stage_and_write(PRODUCTS, products_sql(), count=True)
