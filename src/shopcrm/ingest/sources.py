@@ -289,16 +289,17 @@ def _number_lines(
     line_map: LineMap,
 ) -> None:
     """View ``raw_lines``: ``raw`` plus ``_line``, the physical line each record starts on."""
+    if not rejects and line_map is None:
+        # Records are lines: the table's rowid (insertion order) gives the line directly
+        # (and no array of a million ordinals is built: 0.8 s per million rows).
+        con.execute(f"CREATE OR REPLACE VIEW raw_lines AS SELECT *, rowid + 2 AS {LINE_COLUMN} "
+                    "FROM raw")
+        return
     rejected = np.array(sorted(r[0] for r in rejects), dtype=np.int64)
     ordinals = np.setdiff1d(np.arange(2, total_records + 2, dtype=np.int64), rejected)
     if line_map is not None:
         # One lookup per row, vectorised: a Python call per row cost ~1 s per million.
         ordinals = line_map.physical(ordinals)
-    if len(rejected) == 0 and line_map is None:
-        # Records are lines: the table's rowid (insertion order) gives the line directly.
-        con.execute(f"CREATE OR REPLACE VIEW raw_lines AS SELECT *, rowid + 2 AS {LINE_COLUMN} "
-                    "FROM raw")
-        return
     lines = pa.table({"_rn": np.arange(0, len(ordinals), dtype=np.int64), "_l": ordinals})
     con.register("_line_numbers_arrow", lines)
     con.execute("CREATE OR REPLACE TABLE _line_numbers AS SELECT * FROM _line_numbers_arrow")
