@@ -37,8 +37,12 @@ class RawArm:
 @pytest.fixture(scope="module")
 def arms() -> dict[str, RawArm]:
     if not HILLSTROM.is_file():
-        pytest.fail(f"the Hillstrom data set is required at {HILLSTROM} "
-                    "(set SHOPCRM_HILLSTROM_CSV to its path)")
+        # As the CDNOW golden tests: CI must have the data; a clone elsewhere skips.
+        message = (f"the Hillstrom data set is required at {HILLSTROM} "
+                   "(set SHOPCRM_HILLSTROM_CSV to its path; see ../shared/data/README.md)")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     columns: dict[str, dict[str, list[float]]] = {}
     with HILLSTROM.open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
