@@ -34,7 +34,9 @@ def test_every_route_declares_a_permission_or_is_public() -> None:
 
 
 @pytest.mark.parametrize("route", PROTECTED, ids=lambda r: f"{r['methods'][0]} {r['path']}")
-def test_no_credentials_gets_401(anonymous: TestClient, route: dict[str, object]) -> None:
+def test_no_credentials_gets_401(shared_anonymous: TestClient,
+                                 route: dict[str, object]) -> None:
+    anonymous = shared_anonymous
     for method in route["methods"]:  # type: ignore[attr-defined]
         if method == "HEAD":
             continue
@@ -46,8 +48,9 @@ def test_no_credentials_gets_401(anonymous: TestClient, route: dict[str, object]
 
 @pytest.mark.parametrize("route", [r for r in PROTECTED if r["permission"] != "signed-in"],
                          ids=lambda r: f"{r['methods'][0]} {r['path']}")
-def test_roles_without_the_permission_get_403(client_for: Callable[[str], TestClient],
-                                              route: dict[str, object]) -> None:
+def test_roles_without_the_permission_get_403(
+        shared_client_for: Callable[[str], TestClient], route: dict[str, object]) -> None:
+    client_for = shared_client_for
     needed = Permission(str(route["permission"]))
     lacking = [role for role, perms in BUILTIN_ROLES.items() if needed not in perms]
     for role in lacking:

@@ -19,6 +19,8 @@ from typing import Any
 import duckdb
 from sqlalchemy import Connection
 
+from shopcrm.store import sqlite_load
+
 
 def bulk_insert(connection: Connection, table: str, columns: Sequence[str],
                 rows: Iterable[Sequence[Any]]) -> None:
@@ -78,8 +80,9 @@ def load_query(connection: Connection, table: str, columns: Sequence[str],
     already in the form the store keeps) into ``table``.
 
     PostgreSQL: DuckDB writes the rows as CSV (C speed) and the file streams through
-    ``COPY … FROM STDIN`` — no Python object per value. SQLite has no such door, so the
-    rows cross as tuples into ``executemany`` in chunks (bounded memory).
+    ``COPY … FROM STDIN`` — no Python object per value. SQLite: through a scratch
+    database filled from such a CSV by C code (``sqlite_load``); where that cannot be
+    used, the rows cross as tuples into ``executemany`` in chunks (bounded memory).
     """
     if connection.dialect.name == "postgresql":
         path = scratch / f"load-{table}.csv"
@@ -95,6 +98,9 @@ def load_query(connection: Connection, table: str, columns: Sequence[str],
                         copy.write(block)
         finally:
             path.unlink(missing_ok=True)
+        return
+    if sqlite_load.can_load(connection):
+        sqlite_load.load(connection, table, columns, con, query, scratch)
         return
     cursor = con.execute(query)
     # Chunks flattened by C iterators: no Python frame per row on the way to the driver.

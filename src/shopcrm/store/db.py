@@ -9,6 +9,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from shopcrm.store import sqlite_load
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Build an engine; SQLite gets WAL, a busy timeout and enforced foreign keys.
@@ -31,6 +33,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        event.listen(engine, "checkin", sqlite_load.detach_scratch)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
