@@ -6,6 +6,9 @@ STAMP  := $(VENV)/.installed-stamp
 DEMO_CUSTOMERS ?= 20000
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist workers for `make test`: the suite waits on servers, subprocesses and a
+# browser much of the time, so two workers pay off even on two cores
+TEST_WORKERS ?= 2
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -31,7 +34,7 @@ browser-deps:
 
 ## make test: every test, on SQLite and PostgreSQL, DuckDB, and in Chromium
 test: venv browser-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 ## make bench: benchmarks with same-run baselines; figures go to docs/benchmarks.md
 bench: venv

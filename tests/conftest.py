@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,11 @@ from shopcrm.context import AppContext, build_context
 from shopcrm.settings import Settings
 from shopcrm.store import migrate
 from shopcrm.store.db import make_engine
+
+# pytest-xdist gives its workers COLUMNS=80; the CLI's Rich consoles, created when the
+# test modules import the CLI, would keep that width for good and cut table cells. The
+# CLI tests set the width they want per test.
+os.environ.pop("COLUMNS", None)
 
 POSTGRES_URL = os.environ.get(
     "SHOPCRM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -189,3 +195,38 @@ def make_role_client(context: AppContext, role: str) -> object:
 def role_client() -> Callable[..., object]:
     """``role_client(context, role)``: see ``make_role_client``."""
     return make_role_client
+
+
+XDIST_GROUPS = {
+    "browser": lambda item: "/browser/" in str(item.path),
+    "spark": lambda item: "spark_session" in getattr(item, "fixturenames", ())
+    or "spark" in getattr(item, "fixturenames", ()),
+}
+"""Tests that share an expensive per-process resource (a served shop and Chromium; a
+local Spark JVM) run on one worker under ``pytest -n`` (``--dist loadgroup``), so the
+resource starts once, not once per worker."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    name_duplicate_node_ids(items)
+    for item in items:
+        for group, belongs in XDIST_GROUPS.items():
+            if belongs(item):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
+def name_duplicate_node_ids(items: list[pytest.Item]) -> None:
+    """Give tests that share a node ID one built from their own name.
+
+    schemathesis (4.32) hands pytest 9 its per-operation tests with ``originalname`` set,
+    and pytest 9.2 builds the node ID from that, so all 106 API operations come out as
+    ``test_no_server_errors``. Run serially that only blurs the report; pytest-xdist
+    schedules by node ID and would run one of them. The names carry the operation
+    (``test_no_server_errors[GET /health]``), so they make the IDs unique again.
+    """
+    seen = Counter(item.nodeid for item in items)
+    for item in items:
+        if seen[item.nodeid] > 1 and item.name.endswith("]") and "[" in item.name:
+            params = item.name[item.name.index("[") + 1:-1]
+            item._id = item._id.with_params(params)
