@@ -49,6 +49,13 @@ def import_benchmark(rows: int) -> list[str]:
         f"{float(baseline.result.get('cpu_seconds', 0)):.2f} | "
         f"{rows / baseline.seconds:,.0f} | {baseline.peak_rss_mb:,.0f} | 1.00 |",
     ]
+    floor = run_step("benchmarks.steps", "duckdb_read_write_facts", str(csv_path),
+                     str(OUT / "floor-facts"))
+    lines.append(
+        f"| DuckDB `read_csv` + day-partitioned Parquet of the non-personal columns, "
+        f"nothing else (the design's floor) | {floor.seconds:.2f} | "
+        f"{float(floor.result.get('cpu_seconds', 0)):.2f} | {rows / floor.seconds:,.0f} | "
+        f"{floor.peak_rss_mb:,.0f} | {floor.seconds / baseline.seconds:.2f} |")
     stores = [("SQLite", "")]
     if os.environ.get("SHOPCRM_BENCH_POSTGRES"):
         stores.append(("PostgreSQL", os.environ["SHOPCRM_BENCH_POSTGRES"]))
