@@ -139,12 +139,12 @@ def test_full_resolution_on_spark_equals_duckdb(sqlite_context: AppContext, spar
     def state() -> tuple[dict[int, int | None], set[tuple[int, int, float | None]]]:
         with context.sessions() as session:
             return (dict(session.execute(select(SourceIdentity.id, SourceIdentity.customer_id))
-                         .tuples().all()),
+                         .all()),
                     {(a, b, round(p, 9) if p is not None else None)
                      for a, b, p in session.execute(
                          select(IdentityLink.identity_a, IdentityLink.identity_b,
                                 IdentityLink.probability)
-                         .where(IdentityLink.kind == "probable")).tuples()})
+                         .where(IdentityLink.kind == "probable"))})
 
     on_duckdb = state()
     with context.sessions.begin() as session:
