@@ -116,13 +116,14 @@ def add_records(session: Session, context: AppContext, rows: list[dict[str, str 
 def _assignment(context: AppContext) -> dict[int, int | None]:
     with context.sessions() as session:
         return dict(session.execute(select(SourceIdentity.id, SourceIdentity.customer_id))
-                    .tuples().all())
+                    .all())
 
 
 def _probable(context: AppContext) -> set[tuple[int, int]]:
     with context.sessions() as session:
-        return set(session.execute(select(IdentityLink.identity_a, IdentityLink.identity_b)
-                                   .where(IdentityLink.kind == "probable")).tuples())
+        return {(a, b) for a, b in session.execute(
+            select(IdentityLink.identity_a, IdentityLink.identity_b)
+            .where(IdentityLink.kind == "probable"))}
 
 
 @pytest.mark.slow
