@@ -17,13 +17,12 @@ import pyarrow as pa
 from shopcrm.ingest.formats.base import FormatSpec, Grain
 from shopcrm.ingest.normalize import normalize_email, normalize_name, normalize_phone
 from shopcrm.ingest.normalize.phones import CN_MOBILE_PATTERN
+from shopcrm.store.stored_form import TIMESTAMP_TEXT
 
 ATTRIBUTE_FIELDS = ("name", "phone", "phone_masked", "email", "province", "city", "district",
                     "address_detail", "postcode")
 ATTRIBUTE_KEYS = ("accepts_email", "accepts_sms", "tags", "customer_id", "country",
                   "email_masked")
-TIMESTAMP_TEXT = "%Y-%m-%d %H:%M:%S.%f"
-"""How SQLAlchemy stores DateTime on SQLite; PostgreSQL parses it (as UTC) too."""
 
 
 RECORD_COLUMNS = (

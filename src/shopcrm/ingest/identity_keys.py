@@ -33,9 +33,9 @@ from sqlalchemy.orm import Session
 from shopcrm.identity.models import IdentityKey
 from shopcrm.ingest.formats.base import FormatSpec, Grain
 from shopcrm.store.bulk import load_query
+from shopcrm.store.stored_form import TIMESTAMP_TEXT
 
 KEY_COLUMNS = ("identity_id", "kind", "value", "name_seen", "first_seen_at", "last_seen_at")
-TIMESTAMP_TEXT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def collect_keys(con: duckdb.DuckDBPyConnection, spec: FormatSpec) -> int:

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 from shopcrm.ingest.identities import ATTRIBUTE_FIELDS, record_attributes
 from shopcrm.store.bulk import load_query
 from shopcrm.store.models import Customer, SourceIdentity
+from shopcrm.store.stored_form import TIMESTAMP_TEXT
 
 STAGE_COLUMNS = (
     "source", "external_id", "kind", *ATTRIBUTE_FIELDS, "attributes", "attributes_changed",
@@ -199,7 +200,7 @@ def _allocate_ids(connection: Connection, con: duckdb.DuckDBPyConnection, count:
 def _stored_time(connection: Connection, value: datetime) -> str:
     """``value`` as the store keeps it, for rows written without SQLAlchemy."""
     if connection.dialect.name == "postgresql":
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value.astimezone(UTC).strftime(TIMESTAMP_TEXT)
     kind = DateTime(timezone=True)
     processor = kind.dialect_impl(connection.dialect).bind_processor(connection.dialect)
     return str(processor(value) if processor else value)

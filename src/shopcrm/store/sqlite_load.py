@@ -30,6 +30,8 @@ from typing import Any
 import duckdb
 from sqlalchemy import Connection
 
+from shopcrm.store.stored_form import TIMESTAMP_TEXT
+
 try:
     import sqlean
     import sqlean.extensions
@@ -41,9 +43,6 @@ else:
 SCRATCH_PREFIX = "shopcrm_load_"
 MAX_SCRATCH = 8
 """SQLite attaches at most 10 databases to a connection (SQLITE_MAX_ATTACHED)."""
-
-TIMESTAMP_TEXT = "%Y-%m-%d %H:%M:%S.%f"
-"""How SQLAlchemy's ``DateTime`` keeps a value in SQLite."""
 
 _sequence = itertools.count(1)
 
